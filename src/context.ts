@@ -1,0 +1,43 @@
+/**
+ * Per-request facts the router carries from the first middleware to the log line (DESIGN §9): the request id, and
+ * the fields of the one structured JSON log line each request writes.
+ */
+import type { IRequest } from "itty-router";
+import type { Env } from "./env.js";
+
+export interface LogFields {
+  requestId: string;
+  method: string;
+  path: string;
+  status?: number;
+  route?: string;
+  purpose?: string;
+  ttfbMs?: number;
+  durationMs?: number;
+  outcome?: string;
+  error?: string;
+  [field: string]: unknown;
+}
+
+export type RouterRequest = IRequest & {
+  requestId: string;
+  startedAt: number;
+  log: LogFields;
+  /** Set by a handler whose response body writes the log line itself when the stream ends. */
+  logDeferred?: boolean;
+};
+
+export type Handler = (request: RouterRequest, env: Env, ctx: ExecutionContext) => Promise<Response> | Response;
+
+/** Ids from clients are kept only when they are short and plain, so they cannot forge log lines. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function requestIdFor(request: Request): string {
+  const given = request.headers.get("x-request-id");
+  return given && SANE_REQUEST_ID.test(given) ? given : crypto.randomUUID();
+}
+
+export function writeLog(request: RouterRequest): void {
+  request.log.durationMs = Date.now() - request.startedAt;
+  console.log(JSON.stringify(request.log));
+}

@@ -1,0 +1,69 @@
+/**
+ * One error shape everywhere (DESIGN §6): `{"error":{"message","type","param","code"}}` with all four keys present,
+ * as OpenAI's published `ErrorResponse` schema requires. Clients written against the OpenAI API read
+ * `body.error.message`, so the envelope never degrades to a bare string. Handlers throw {@link RouterError};
+ * {@link errorResponse} renders it in one place.
+ */
+
+export type ErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "permission_error"
+  | "not_found_error"
+  | "upstream_error"
+  | "service_unavailable_error"
+  | "timeout_error"
+  | "api_error"
+  | (string & {});
+
+export interface ErrorBody {
+  message: string;
+  type: ErrorType;
+  param: string | null;
+  code: string | null;
+  /** Extra, machine-readable facts (e.g. `candidates`, `n_ctx`); never secrets. */
+  [extra: string]: unknown;
+}
+
+export class RouterError extends Error {
+  override name = "RouterError";
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: ErrorType,
+    readonly code: string | null = null,
+    readonly param: string | null = null,
+    readonly extra: Record<string, unknown> = {},
+    /** Logged, never sent: the underlying cause (may name internals). */
+    readonly internal?: unknown,
+  ) {
+    super(message);
+  }
+
+  body(): ErrorBody {
+    return { message: this.message, type: this.type, param: this.param, code: this.code, ...this.extra };
+  }
+}
+
+export const badRequest = (message: string, code: string | null = null, param: string | null = null, extra?: Record<string, unknown>) =>
+  new RouterError(400, message, "invalid_request_error", code, param, extra);
+export const unauthorized = (message: string) => new RouterError(401, message, "authentication_error", "invalid_api_key");
+export const notFound = (message: string, code: string | null = "not_found") => new RouterError(404, message, "invalid_request_error", code);
+export const modelNotFound = (message: string, extra?: Record<string, unknown>) =>
+  new RouterError(404, message, "invalid_request_error", "model_not_found", "model", extra);
+export const hostUnreachable = (message: string, internal?: unknown) =>
+  new RouterError(502, message, "upstream_error", "host_unreachable", null, {}, internal);
+export const badUpstream = (message: string, internal?: unknown) => new RouterError(502, message, "upstream_error", "bad_upstream_response", null, {}, internal);
+export const upstreamTimeout = (message: string) => new RouterError(504, message, "timeout_error", "upstream_timeout");
+
+/** Renders any thrown value; unknown errors become a generic 500 and their detail goes to the log only. */
+export function toRouterError(err: unknown): RouterError {
+  if (err instanceof RouterError) return err;
+  return new RouterError(500, "internal router error", "api_error", "internal_error", null, {}, err);
+}
+
+export function errorResponse(err: RouterError, headers?: HeadersInit): Response {
+  const h = new Headers(headers);
+  h.set("content-type", "application/json");
+  return new Response(JSON.stringify({ error: err.body() }), { status: err.status, headers: h });
+}

@@ -1,0 +1,73 @@
+/** Small HTTP helpers shared by every route: bounded JSON bodies, JSON answers. */
+import type { z } from "zod";
+import { RouterError, badRequest } from "./errors.js";
+
+export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+export function json(value: unknown, init: ResponseInit = {}): Response {
+  const headers = new Headers(init.headers);
+  headers.set("content-type", "application/json");
+  return new Response(JSON.stringify(value), { ...init, headers });
+}
+
+const tooLarge = (limit: number) =>
+  new RouterError(413, `request body is larger than the router's limit of ${limit} bytes`, "invalid_request_error", "request_too_large");
+
+/** Reads the body as text, refusing (413) anything over `limit` bytes without buffering more than the limit. */
+export async function readBodyText(request: Request, limit: number): Promise<string> {
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (declared > limit) throw tooLarge(limit);
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge(limit);
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(all);
+  } catch {
+    throw badRequest("request body is not valid UTF-8");
+  }
+}
+
+/** Parses a JSON body and validates it; zod's issues go into the 400 message with their paths. */
+export async function readJsonBody<S extends z.ZodType>(request: Request, schema: S, limit: number): Promise<{ raw: Record<string, unknown>; body: z.infer<S> }> {
+  const text = await readBodyText(request, limit);
+  if (text.trim() === "") throw badRequest("request body is empty; expected a JSON object");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`request body is not valid JSON: ${(err as Error).message}`, "invalid_json");
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badRequest("request body must be a JSON object", "invalid_body");
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const detail = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.length ? i.path.join(".") : "(body)"}: ${i.message}`)
+      .join("; ");
+    throw badRequest(`invalid request body: ${detail}`, "invalid_body", first?.path.join(".") || null);
+  }
+  return { raw: raw as Record<string, unknown>, body: parsed.data };
+}
+
+export function maxBodyBytes(setting: string | undefined): number {
+  const n = Number(setting);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_BODY_BYTES;
+}

@@ -1,0 +1,21 @@
+/**
+ * `boocode-router/resolver`: the providers schema, composite ids and the resolver, for the Worker and for Node
+ * (the app's server, BooCoder). No Workers API in here or in anything it imports.
+ */
+export {
+  CAPABILITIES,
+  DEFAULT_TIMEOUTS,
+  ModelConfigSchema,
+  ProviderAuthSchema,
+  ProviderSchema,
+  ProvidersConfigError,
+  ProvidersConfigSchema,
+  TimeoutsSchema,
+  parseProvidersConfig,
+  providersJsonSchema,
+} from "../config/schema.js";
+export type { Capability, ModelConfig, Provider, ProvidersConfig, ProvidersConfigInput } from "../config/schema.js";
+export { compositeId, splitModelId } from "./ids.js";
+export type { ModelIdParts } from "./ids.js";
+export { listModels, providersToProbe, resolveModel } from "./resolve.js";
+export type { DiscoveredModels, ListedModel, ModelRoute, Resolution } from "./resolve.js";

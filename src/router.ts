@@ -1,0 +1,68 @@
+/**
+ * The route table. Every path the router answers is listed here, and only these reach a host (DESIGN §7):
+ * the /v1 inference routes map one-to-one to llama-server endpoints.
+ */
+import { Router } from "itty-router";
+import { authenticate } from "./auth.js";
+import type { RouterRequest } from "./context.js";
+import { requestIdFor, writeLog } from "./context.js";
+import type { Env } from "./env.js";
+import { RouterError, errorResponse, notFound, toRouterError } from "./errors.js";
+import { healthHandler } from "./health.js";
+import { inferenceHandler } from "./v1/inference.js";
+import { getModelHandler, listModelsHandler } from "./v1/models.js";
+
+type Args = [Env, ExecutionContext];
+
+/** Routes that answer without a client key. */
+const PUBLIC_PATHS = new Set(["/health"]);
+
+/** POST /v1/... routes and the host endpoint each one is forwarded to. */
+const INFERENCE_ROUTES = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/rerank", "/v1/messages", "/v1/messages/count_tokens", "/v1/responses"];
+
+const KNOWN_PATHS = new Map<string, string>([["/health", "GET"], ["/v1/models", "GET"], ...INFERENCE_ROUTES.map((p) => [p, "POST"] as [string, string])]);
+
+function withContext(request: RouterRequest): void {
+  request.requestId = requestIdFor(request);
+  request.startedAt = Date.now();
+  request.log = { requestId: request.requestId, method: request.method, path: new URL(request.url).pathname };
+}
+
+async function withAuth(request: RouterRequest, env: Env): Promise<void> {
+  if (!PUBLIC_PATHS.has(new URL(request.url).pathname)) await authenticate(request, env);
+}
+
+function missing(request: RouterRequest): never {
+  const path = new URL(request.url).pathname;
+  const allowed = KNOWN_PATHS.get(path) ?? (path.startsWith("/v1/models/") ? "GET" : undefined);
+  if (allowed) throw new RouterError(405, `${request.method} is not allowed on ${path}; use ${allowed}`, "invalid_request_error", "method_not_allowed");
+  throw notFound(`no route for ${request.method} ${path}`);
+}
+
+function renderError(err: unknown, request: RouterRequest): Response {
+  const error = toRouterError(err);
+  if (request.log) {
+    request.log.error = error.message;
+    if (error.internal !== undefined) request.log.cause = String((error.internal as Error)?.message ?? error.internal);
+  }
+  return errorResponse(error, error.status === 405 ? { allow: KNOWN_PATHS.get(new URL(request.url).pathname) ?? "GET" } : undefined);
+}
+
+function finish(response: Response, request: RouterRequest): Response {
+  response.headers.set("x-request-id", request.requestId);
+  request.log.status = response.status;
+  if (!request.logDeferred) writeLog(request);
+  return response;
+}
+
+export const router = Router<RouterRequest, Args>({
+  before: [withContext, withAuth],
+  catch: renderError,
+  finally: [finish],
+});
+
+router.get("/health", healthHandler);
+router.get("/v1/models", listModelsHandler);
+router.get("/v1/models/:id+", getModelHandler);
+for (const path of INFERENCE_ROUTES) router.post(path, inferenceHandler(path));
+router.all("*", missing);

@@ -1,0 +1,108 @@
+/**
+ * The one inference path (DESIGN §2, C3): chat, completions, embeddings, rerank, Anthropic messages, Responses all
+ * go through here. The body is validated loosely (only what the router reads), the model resolved to a host, and
+ * the ORIGINAL JSON forwarded with only `model` changed, so parameters the router does not know still pass.
+ * Answers come back with the composite id in every `model` member; streams are relayed chunk by chunk.
+ */
+import { z } from "zod";
+import { liveConfig } from "../config/load.js";
+import type { Handler, RouterRequest } from "../context.js";
+import { writeLog } from "../context.js";
+import type { Env } from "../env.js";
+import { RouterError, badUpstream } from "../errors.js";
+import { json, maxBodyBytes, readJsonBody } from "../http.js";
+import type { ModelRoute } from "../resolver/resolve.js";
+import { ModelRewriter, rewriteModelValues } from "../stream/model-rewrite.js";
+import { openAiErrorEvent, relay } from "../stream/relay.js";
+import { hostErrorToRouterError } from "../upstream/errors.js";
+import { callHost } from "../upstream/fetch.js";
+import { clientResponseHeaders } from "../upstream/headers.js";
+import { resolveRequestModel } from "./resolve-request.js";
+
+/** Only what the router reads; everything else passes through untouched. */
+export const InferenceBodySchema = z.looseObject({
+  model: z.string().min(1, "model must not be empty").max(512),
+  stream: z.boolean().optional(),
+});
+
+/** A route on the /v1 surface and the host endpoint it is forwarded to (the allowlist, DESIGN §7). */
+export function inferenceHandler(hostPath: string): Handler {
+  return async (request, env) => {
+    const config = (await liveConfig(env)).config;
+    const { raw, body } = await readJsonBody(request, InferenceBodySchema, maxBodyBytes(env.ROUTER_MAX_BODY_BYTES));
+    const candidates = await resolveRequestModel(config, body.model, env);
+    return forward(request, env, raw, candidates, hostPath);
+  };
+}
+
+/** Tries the candidates in order; moves on only when a host failed before answering (never once bytes were sent). */
+async function forward(request: RouterRequest, env: Env, raw: Record<string, unknown>, candidates: ModelRoute[], hostPath: string): Promise<Response> {
+  let lastError: RouterError | undefined;
+  for (const route of candidates) {
+    request.log.route = route.id;
+    try {
+      const hostResponse = await callHost(route.provider, env, {
+        method: "POST",
+        path: hostPath,
+        clientHeaders: request.headers,
+        body: JSON.stringify({ ...raw, model: route.upstream }),
+        signal: request.signal,
+      });
+      request.log.ttfbMs = Date.now() - request.startedAt;
+      if (hostResponse.ok) return answer(request, route, hostResponse);
+      lastError = await hostErrorToRouterError(route.provider.id, hostResponse);
+      if (lastError.status < 500) break;
+    } catch (err) {
+      if (!(err instanceof RouterError)) throw err;
+      lastError = err;
+    }
+  }
+  throw lastError ?? new RouterError(503, "no host could serve this model", "service_unavailable_error", "no_available_host");
+}
+
+async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response): Promise<Response> {
+  const headers = clientResponseHeaders(hostResponse.headers);
+  headers.set("x-boocode-route", route.id);
+  const isStream = (headers.get("content-type") ?? "").includes("text/event-stream");
+  if (isStream && hostResponse.body) {
+    request.logDeferred = true;
+    const body = relay(hostResponse.body, {
+      transform: new ModelRewriter(route.id),
+      idleMs: route.provider.timeouts.idleMs,
+      errorEvent: openAiErrorEvent,
+      onEnd: (outcome) => {
+        request.log.outcome = outcome.kind;
+        request.log.bytes = outcome.bytes;
+        if (outcome.error) request.log.error = outcome.error.message;
+        writeLog(request);
+      },
+    });
+    return new Response(body, { status: hostResponse.status, headers });
+  }
+  return jsonAnswer(route, hostResponse, headers);
+}
+
+async function jsonAnswer(route: ModelRoute, hostResponse: Response, headers: Headers): Promise<Response> {
+  const bytes = new Uint8Array(await hostResponse.arrayBuffer());
+  const rewritten = rewriteModelValues(bytes, new TextEncoder().encode(JSON.stringify(route.id)));
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder().decode(rewritten));
+  } catch (err) {
+    throw badUpstream(`provider "${route.provider.id}" answered with a body that is not JSON`, err);
+  }
+  if (typeof body === "object" && body !== null && "error" in body) {
+    // A 200 that carries an error object is an error.
+    throw await hostErrorToRouterError(route.provider.id, new Response(JSON.stringify(body), { status: 502 }));
+  }
+  fillOpenAiGaps(body);
+  return json(body, { status: hostResponse.status, headers });
+}
+
+/** llama-server omits `choices[].logprobs` in non-streaming chat; OpenAI's schema requires the key. */
+function fillOpenAiGaps(body: unknown): void {
+  const choices = (body as { choices?: unknown })?.choices;
+  if (!Array.isArray(choices)) return;
+  for (const choice of choices) if (choice && typeof choice === "object" && !("logprobs" in choice)) choice.logprobs = null;
+}
+
