@@ -1,6 +1,13 @@
-declare module "cloudflare:test" {
-  interface ProvidedEnv extends import("../src/env.js").Env {}
-}
+// Types for the integration tier: `env` from cloudflare:test is Cloudflare.Env, i.e. the Worker's own Env.
 declare namespace Cloudflare {
-  interface Env extends import("../src/env.js").Env {}
+  interface Env {
+    LLAMA_PROVIDERS?: KVNamespace;
+    ROUTER_API_KEYS?: string;
+    ROUTER_AUTH?: string;
+  }
+}
+
+declare module "*?raw" {
+  const text: string;
+  export default text;
 }

@@ -141,7 +141,10 @@ function formatIssue(issue: z.core.$ZodIssue): string {
     (acc, seg) => (typeof seg === "number" ? `${acc}[${seg}]` : /^[A-Za-z_$][\w$]*$/.test(String(seg)) ? `${acc}.${String(seg)}` : `${acc}[${JSON.stringify(String(seg))}]`),
     "$",
   );
-  return `  ${path}: ${issue.message}`;
+  // Record keys and unions keep the useful message one level down.
+  const nested = "issues" in issue && Array.isArray(issue.issues) ? (issue.issues as unknown[]).flat() as z.core.$ZodIssue[] : [];
+  const detail = nested.length ? `${issue.message}: ${nested.map((n) => n.message).join("; ")}` : issue.message;
+  return `  ${path}: ${detail}`;
 }
 
 /**

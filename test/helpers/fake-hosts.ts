@@ -1,0 +1,73 @@
+/**
+ * A scripted stand-in for llama-server hosts inside workerd: replaces `fetch` so the Worker's calls land on
+ * handlers keyed by `origin + path`. Any call nobody scripted throws, so no test passes by reaching something real.
+ * Used only for what the suite must control exactly (errors, faults); the e2e tier runs the real llama-server.
+ */
+import { vi } from "vitest";
+
+export type HostHandler = (request: Request, body: string) => Response | Promise<Response>;
+
+export interface HostCall {
+  url: string;
+  method: string;
+  headers: Headers;
+  body: string;
+  json: () => any;
+}
+
+export function fakeHosts(handlers: Record<string, HostHandler>) {
+  const calls: HostCall[] = [];
+  const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    const body = request.body ? await request.text() : "";
+    calls.push({ url: request.url, method: request.method, headers: request.headers, body, json: () => JSON.parse(body) });
+    const handler = handlers[`${request.method} ${url.origin}${url.pathname}`] ?? handlers[`${url.origin}${url.pathname}`];
+    if (!handler) throw new Error(`No fake host for ${request.method} ${request.url}`);
+    const signal = init?.signal ?? undefined;
+    if (signal?.aborted) throw signal.reason;
+    return await new Promise<Response>((resolve, reject) => {
+      signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+      Promise.resolve(handler(request, body)).then(resolve, reject);
+    });
+  });
+  return { calls, restore: () => spy.mockRestore() };
+}
+
+const enc = new TextEncoder();
+
+/** A JSON answer with llama-server's headers. */
+export function hostJson(body: unknown, status = 200): Response {
+  return new Response(typeof body === "string" ? body : JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", server: "llama.cpp", "access-control-allow-origin": "", "set-cookie": "host=secret" },
+  });
+}
+
+/** An SSE answer delivered one event per chunk, optionally failing or stalling after some events. */
+export function hostStream(events: string[], fault?: { after: number; kind: "reset" | "stall" }): Response {
+  let i = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (fault && i === fault.after) {
+        if (fault.kind === "reset") controller.error(new Error("connection reset by peer"));
+        else await new Promise(() => {}); // never another byte
+        return;
+      }
+      if (i >= events.length) return controller.close();
+      controller.enqueue(enc.encode(events[i++]!));
+    },
+  });
+  return new Response(body, { headers: { "content-type": "text/event-stream", server: "llama.cpp", "x-accel-buffering": "no" } });
+}
+
+/** Splits a recorded SSE body into its events (each with its blank line), as the host sends them. */
+export function sseEvents(recorded: string): string[] {
+  return recorded.split(/(?<=\n\n)/).filter((e) => e.length > 0);
+}
+
+/** A handler that never answers (until the router's deadline aborts it). */
+export const hang: HostHandler = () => new Promise<Response>(() => {});
+
+/** A handler for a host whose connection is refused. */
+export const refused: HostHandler = () => Promise.reject(new TypeError("Network connection lost."));

@@ -1,0 +1,160 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { fakeHosts, hang, hostJson, hostStream, refused, sseEvents } from "../helpers/fake-hosts.js";
+import { FIXTURES } from "../helpers/fixtures.js";
+import { call, readEvents, uniqueHost, useConfig } from "../helpers/worker.js";
+
+let host: string;
+let hosts: ReturnType<typeof fakeHosts> | undefined;
+const SECRETS = ["sk-upstream-SECRET-gpu", "test-key-1", "test-key-2"];
+const CHAT = { model: "h/tiny", messages: [{ role: "user", content: "hi" }] };
+
+beforeEach(async () => {
+  host = uniqueHost("h");
+  await useConfig({
+    version: 1,
+    providers: [{ id: "h", baseUrl: host, auth: { apiKeySecret: "GPU_KEY" }, discover: false, timeouts: { firstByteMs: 300, idleMs: 300 }, models: [{ id: "tiny" }] }],
+  });
+});
+afterEach(() => hosts?.restore());
+
+/** Every error answer: the one OpenAI shape, all four keys, no secret anywhere. */
+async function expectError(res: Response, status: number, match: Record<string, unknown>) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("content-type")).toBe("application/json");
+  const text = await res.text();
+  for (const secret of SECRETS) expect(text).not.toContain(secret);
+  const body = JSON.parse(text);
+  expect(Object.keys(body)).toEqual(["error"]);
+  const nullOrString = expect.toSatisfy((v) => v === null || typeof v === "string");
+  expect(body.error).toEqual(expect.objectContaining({ message: expect.any(String), type: expect.any(String), param: nullOrString, code: nullOrString }));
+  expect(body.error).toMatchObject(match);
+  return body.error;
+}
+
+describe("bad requests", () => {
+  it.each([
+    ["truncated JSON", '{"model":', { code: "invalid_json" }],
+    ["an empty body", "", { code: null, message: expect.stringMatching(/empty/) }],
+    ["a JSON array", "[1,2]", { code: "invalid_body" }],
+    ["no model", '{"messages":[]}', { code: "invalid_body", param: "model" }],
+    ["a numeric model", '{"model":7}', { code: "invalid_body", param: "model" }],
+    ["an empty model", '{"model":""}', { code: "invalid_body", message: expect.stringMatching(/model must not be empty/) }],
+    ["a non-boolean stream", '{"model":"h/tiny","stream":"yes"}', { code: "invalid_body", param: "stream" }],
+  ])("%s gets 400", async (_name, body, match) => {
+    hosts = fakeHosts({});
+    await expectError(await call("/v1/chat/completions", { method: "POST", body, headers: { "content-type": "application/json" } }), 400, { type: "invalid_request_error", ...match });
+    expect(hosts.calls).toHaveLength(0);
+  });
+
+  it("a body over the limit gets 413 without reaching a host", async () => {
+    hosts = fakeHosts({});
+    const big = JSON.stringify({ ...CHAT, messages: [{ role: "user", content: "x".repeat(1_100_000) }] });
+    await expectError(await call("/v1/chat/completions", { method: "POST", body: big }), 413, { code: "request_too_large" });
+    expect(hosts.calls).toHaveLength(0);
+  });
+
+  it("an unknown route is 404 and a known one with the wrong method 405", async () => {
+    await expectError(await call("/v1/nope"), 404, { code: "not_found" });
+    await expectError(await call("/props"), 404, { code: "not_found" });
+    const res = await call("/v1/chat/completions");
+    expect(res.headers.get("allow")).toBe("POST");
+    await expectError(res, 405, { code: "method_not_allowed" });
+  });
+});
+
+describe("host failures before the answer", () => {
+  it("passes llama-server's own error through with its status, in the one shape, keeping its facts", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostJson(FIXTURES.errorContext, 400) });
+    const error = await expectError(await call("/v1/chat/completions", { json: { ...CHAT, stream: true } }), 400, {
+      type: "exceed_context_size_error",
+      message: expect.stringMatching(/exceeds the available context size/),
+      param: null,
+      code: null,
+    });
+    expect(error).toMatchObject({ n_prompt_tokens: 12024, n_ctx: 1024 });
+  });
+
+  it("passes a 501 (embeddings off) through", async () => {
+    hosts = fakeHosts({ [`${host}/v1/embeddings`]: () => hostJson(FIXTURES.errorEmbeddings, 501) });
+    await expectError(await call("/v1/embeddings", { json: { model: "h/tiny", input: "x" } }), 501, { type: "not_supported_error" });
+  });
+
+  it("a host refusing the router's key is a 502 the client can tell apart from its own 401", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostJson(FIXTURES.error401, 401) });
+    await expectError(await call("/v1/chat/completions", { json: CHAT }), 502, { code: "upstream_unauthorized", type: "upstream_error" });
+  });
+
+  it("an unreachable host is 502 host_unreachable (after one retry for a stale connection)", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: refused });
+    await expectError(await call("/v1/chat/completions", { json: CHAT }), 502, { code: "host_unreachable" });
+    expect(hosts.calls).toHaveLength(2);
+  });
+
+  it("a stale pooled connection is retried once and the request succeeds", async () => {
+    let n = 0;
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => (n++ === 0 ? refused(new Request("http://x"), "") : hostJson(FIXTURES.chat)) });
+    const res = await call("/v1/chat/completions", { json: CHAT });
+    expect(res.status).toBe(200);
+    expect(hosts.calls).toHaveLength(2);
+  });
+
+  it("a tunnel's HTML error page (origin down) is 502 host_unreachable, not passed through", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => new Response("<!DOCTYPE html><title>530</title>", { status: 530, headers: { "content-type": "text/html" } }) });
+    const error = await expectError(await call("/v1/chat/completions", { json: CHAT }), 502, { code: "host_unreachable" });
+    expect(error.message).not.toContain("DOCTYPE");
+  });
+
+  it("a host that never answers gives 504 after firstByteMs", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: hang });
+    const started = Date.now();
+    await expectError(await call("/v1/chat/completions", { json: CHAT }), 504, { code: "upstream_timeout", type: "timeout_error" });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it("a 200 carrying an error object is reported as an error", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostJson({ error: { message: "boom", type: "server_error" } }) });
+    await expectError(await call("/v1/chat/completions", { json: CHAT }), 502, { message: "boom" });
+  });
+
+  it("a 200 whose body is not JSON is 502 bad_upstream_response", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostJson("{not json") });
+    await expectError(await call("/v1/chat/completions", { json: CHAT }), 502, { code: "bad_upstream_response" });
+  });
+
+  it("a provider whose named secret is missing fails closed with 502, naming the secret but no value", async () => {
+    await useConfig({ version: 1, providers: [{ id: "h", baseUrl: host, auth: { apiKeySecret: "NOT_SET_ANYWHERE" }, discover: false, models: [{ id: "tiny" }] }] });
+    hosts = fakeHosts({});
+    await expectError(await call("/v1/chat/completions", { json: CHAT }), 502, { code: "missing_secret", message: expect.stringMatching(/NOT_SET_ANYWHERE/) });
+    expect(hosts.calls).toHaveLength(0);
+  });
+});
+
+describe("host failures while streaming", () => {
+  const events = sseEvents(FIXTURES.chatStream);
+
+  it("a reset mid-stream ends the client's stream with one error event after the whole events received", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostStream(events, { after: 3, kind: "reset" }) });
+    const res = await call("/v1/chat/completions", { json: { ...CHAT, stream: true } });
+    expect(res.status).toBe(200);
+    const data = await readEvents(res);
+    expect(data).toHaveLength(4);
+    data.slice(0, 3).forEach((d) => expect(JSON.parse(d).model).toBe("h/tiny"));
+    expect(JSON.parse(data[3]!)).toEqual({ error: { message: expect.stringMatching(/broke off/), type: "upstream_error", param: null, code: "upstream_stream_broken" } });
+  });
+
+  it("a host that stalls mid-stream is cut after idleMs with one error event", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostStream(events, { after: 2, kind: "stall" }) });
+    const started = Date.now();
+    const data = await readEvents(await call("/v1/chat/completions", { json: { ...CHAT, stream: true } }));
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(data).toHaveLength(3);
+    expect(JSON.parse(data[2]!).error.code).toBe("upstream_idle_timeout");
+  });
+
+  it("malformed SSE from the host is relayed as is, never a crash or a hang", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostStream(["data: {not json\n\n", 'data: {"model":"tiny"\n\n', "garbage without newline"]) });
+    const res = await call("/v1/chat/completions", { json: { ...CHAT, stream: true } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('data: {not json\n\ndata: {"model":"h/tiny"\n\ngarbage without newline');
+  });
+});

@@ -1,0 +1,85 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { ProvidersConfigError, parseProvidersConfig, providersJsonSchema } from "../../src/config/schema.js";
+import { TWO_HOSTS } from "../helpers/configs.js";
+
+const clone = <T>(v: T): T => structuredClone(v);
+const errorOf = (input: unknown): ProvidersConfigError => {
+  try {
+    parseProvidersConfig(input);
+  } catch (err) {
+    if (err instanceof ProvidersConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected the config to be rejected");
+};
+
+describe("providers config schema", () => {
+  it("accepts the DESIGN §3 example and applies defaults", () => {
+    const config = parseProvidersConfig(TWO_HOSTS);
+    expect(config.providers.map((p) => p.id)).toEqual(["gpu", "laptop", "edge"]);
+    expect(config.providers[1]!.timeouts).toEqual({ connectMs: 5000, firstByteMs: 300000, idleMs: 120000 });
+    expect(config.providers[1]!.models[0]!.capabilities).toEqual([]);
+    expect(config.aliases.small).toBe("edge/tiny");
+  });
+
+  it("accepts JSON text and reports a JSON syntax error as a config error", () => {
+    expect(parseProvidersConfig(JSON.stringify(TWO_HOSTS)).version).toBe(7);
+    expect(errorOf("{ not json").message).toMatch(/not valid JSON/);
+  });
+
+  it.each([
+    ["an unknown top-level key", (c: any) => (c.extra = 1), /\$: Unrecognized key: "extra"/],
+    ["an unknown provider key (typo)", (c: any) => (c.providers[0].baseURL = "http://x"), /\$\.providers\[0\]: Unrecognized key: "baseURL"/],
+    ["an unknown auth key", (c: any) => (c.providers[0].auth.apiKey = "sk-live"), /\$\.providers\[0\]\.auth: Unrecognized key: "apiKey"/],
+    ["a duplicate provider id", (c: any) => (c.providers[1].id = "gpu"), /\$\.providers\[1\]\.id: duplicate provider id "gpu"/],
+    ["a duplicate model id", (c: any) => c.providers[1].models.push({ id: "qwen-7b" }), /\$\.providers\[1\]\.models\[1\]\.id: duplicate model id/],
+    ["an uppercase slug", (c: any) => (c.providers[0].id = "GPU"), /\$\.providers\[0\]\.id: must be a slug/],
+    ["a slug starting with '-'", (c: any) => (c.providers[0].id = "-gpu"), /\$\.providers\[0\]\.id: must be a slug/],
+    ["a relative URL", (c: any) => (c.providers[0].baseUrl = "gpu.test"), /\$\.providers\[0\]\.baseUrl: must be an absolute URL/],
+    ["a non-http URL", (c: any) => (c.providers[0].baseUrl = "file:///etc/passwd"), /\$\.providers\[0\]\.baseUrl: must use http or https/],
+    ["credentials in the URL", (c: any) => (c.providers[0].baseUrl = "http://u:p@gpu.test"), /baseUrl: must not embed credentials/],
+    ["a query in the URL", (c: any) => (c.providers[0].baseUrl = "http://gpu.test/?k=1"), /baseUrl: must not have a query/],
+    ["a secret name that looks like a value", (c: any) => (c.providers[0].auth.apiKeySecret = "sk-abc 123"), /apiKeySecret: must be the NAME of a Worker secret/],
+    ["half an Access pair", (c: any) => delete c.providers[2].auth.accessClientSecretSecret, /\$\.providers\[2\]\.auth: accessClientIdSecret and accessClientSecretSecret go together/],
+    ["a model id with a space", (c: any) => (c.providers[1].models[0].id = "qwen 7b"), /models\[0\]\.id: must be letters/],
+    ["a model id with '..'", (c: any) => (c.providers[1].models[0].id = "../etc"), /models\[0\]\.id: must not contain empty, '\.' or '\.\.'/],
+    ["an unknown capability", (c: any) => (c.providers[0].models[0].capabilities = ["telepathy"]), /capabilities\[0\]/],
+    ["an alias to a missing provider", (c: any) => (c.aliases.coder = ["nas/qwen"]), /\$\.aliases\.coder\[0\]: alias "coder" points to "nas\/qwen", but no provider "nas"/],
+    ["an alias to a missing model of a non-discovering provider", (c: any) => (c.aliases.small = "edge/huge"), /\$\.aliases\.small: .*provider "edge" has no model "huge"/],
+    ["an alias without provider part", (c: any) => (c.aliases.small = "tiny"), /\$\.aliases\.small: .*no provider/],
+    ["an alias name containing '/'", (c: any) => (c.aliases["a/b"] = "edge/tiny"), /alias names have no '\/'/],
+    ["an alias listing a member twice", (c: any) => (c.aliases.coder = ["gpu/qwen-32b", "gpu/qwen-32b"]), /lists a member twice/],
+    ["a negative timeout", (c: any) => (c.providers[0].timeouts = { idleMs: -1 }), /timeouts\.idleMs/],
+    ["no providers", (c: any) => (c.providers = []), /\$\.providers: /],
+    ["a missing version", (c: any) => delete c.version, /\$\.version: /],
+  ])("rejects %s, naming the path", (_name, mutate, expected) => {
+    const input = clone(TWO_HOSTS);
+    mutate(input);
+    expect(errorOf(input).message).toMatch(expected);
+  });
+
+  it("accepts an alias to a not-configured model on a discovering provider (the host may report it)", () => {
+    const input: any = clone(TWO_HOSTS);
+    input.aliases.fast = "laptop/phi-3";
+    expect(parseProvidersConfig(input).aliases.fast).toBe("laptop/phi-3");
+  });
+
+  it("keeps zod's issues for tools", () => {
+    const input: any = clone(TWO_HOSTS);
+    input.providers[0].baseUrl = "nope";
+    expect(errorOf(input).issues[0]!.path).toEqual(["providers", 0, "baseUrl"]);
+  });
+
+  it("the bundled default is valid: one provider 'local' on llama-server's default port, discovering", () => {
+    const config = parseProvidersConfig(readFileSync("data/llama-providers.json", "utf8"));
+    expect(config.providers).toHaveLength(1);
+    expect(config.providers[0]).toMatchObject({ id: "local", baseUrl: "http://127.0.0.1:8080", discover: true });
+  });
+
+  it("data/llama-providers.schema.json is the JSON Schema generated from the zod schema (run `npm run config -- schema`)", () => {
+    const onDisk = JSON.parse(readFileSync("data/llama-providers.schema.json", "utf8"));
+    expect(onDisk).toEqual(providersJsonSchema());
+    expect(onDisk.additionalProperties).toBe(false);
+  });
+});

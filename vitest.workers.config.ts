@@ -1,0 +1,16 @@
+// Integration tier: the real Worker in workerd (vitest-pool-workers), every route and error path, hosts faked by a
+// scripted fetch that throws on any call it was not told about.
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: { ROUTER_API_KEYS: "test-key-1,test-key-2", CONFIG_REFRESH_MS: "0", ROUTER_MAX_BODY_BYTES: "1048576", GPU_KEY: "sk-upstream-SECRET-gpu", ACCESS_ID: "access-id-SECRET", ACCESS_SECRET: "access-SECRET-value" },
+      },
+    }),
+  ],
+  test: { include: ["test/integration/**/*.test.ts"], silent: "passed-only" },
+});
