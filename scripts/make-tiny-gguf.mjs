@@ -108,7 +108,8 @@ function prng(seed) {
  * Tensors in ggml order (dims[0] is the row length). Residual dimension 0 is held constant (every token embeds
  * the same value there and no block writes to it), which lets the output layer add a fixed per-token bias through
  * that dimension: printable pieces are preferred over raw bytes, so answers are mostly readable, and <unk>/<s> are
- * never produced. </s> keeps an ordinary likelihood so `--logit-bias 2+4` ends answers after a few tokens.
+ * never produced. </s> sits just below the printable pieces: never sampled unprompted (generation runs to max_tokens
+ * or the context's end), while `--logit-bias 2+4` (or request `logit_bias: {"2": 4}`) ends answers within a few tokens.
  */
 function tensorSpecs(o, vocab) {
   const { embd: n, ff, layers, heads } = o;
@@ -120,7 +121,7 @@ function tensorSpecs(o, vocab) {
   const outScale = 3 / Math.sqrt(n);
   const tokenBias = vocab.tokens.map((t, i) => {
     if (i === UNK_ID || i === BOS_ID) return -30;
-    if (i === EOS_ID) return 0;
+    if (i === EOS_ID) return 0.5;
     if (vocab.types[i] === TOKEN_TYPE.BYTE) {
       const b = i - 3;
       return b >= 0x20 && b < 0x7f ? -1 : -6;
@@ -133,7 +134,9 @@ function tensorSpecs(o, vocab) {
   const specs = [
     ['token_embd.weight', [n, nVocab], (rnd, _r, c) => (c === 0 ? c0 : rnd())],
     ['output_norm.weight', [n], ones],
-    ['output.weight', [n, nVocab], (rnd, r, c) => (c === 0 ? tokenBias[r] / h0 : rnd() * outScale)],
+    // The specials' logits are the bias alone, without noise, so </s> sits at a steady distance below the
+    // printable pieces: outside top-k (40) at every step unless a logit bias lifts it.
+    ['output.weight', [n, nVocab], (rnd, r, c) => (c === 0 ? tokenBias[r] / h0 : r <= EOS_ID ? 0 : rnd() * outScale)],
   ];
   for (let i = 0; i < layers; i++) {
     const b = `blk.${i}.`;
