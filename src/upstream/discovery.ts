@@ -2,9 +2,10 @@
  * What each discovering host serves, from its `GET /v1/models`, cached per isolate for a few seconds so a dead host
  * costs one short probe, not one per request. Concurrent requests share one in-flight probe.
  */
-import type { Provider, ProvidersConfig } from "../config/schema.js";
+import type { Provider } from "../config/schema.js";
 import type { Env } from "../env.js";
 import type { DiscoveredModels } from "../resolver/resolve.js";
+import { RouterError } from "../errors.js";
 import { hostErrorToRouterError } from "./errors.js";
 import { callHost } from "./fetch.js";
 
@@ -22,7 +23,9 @@ export interface HostModel {
   status?: string;
 }
 
-export type Probe = { ok: true; models: HostModel[]; latencyMs: number } | { ok: false; error: string; status: number; latencyMs: number };
+export type Probe =
+  | { ok: true; models: HostModel[]; latencyMs: number }
+  | { ok: false; error: string; status: number; code: string | null; latencyMs: number };
 
 const PROBE_TIMEOUT_MS = 2_500;
 const FRESH_MS = 5_000;
@@ -45,12 +48,12 @@ async function fetchModels(provider: Provider, env: Env): Promise<Probe> {
     const latencyMs = Date.now() - started;
     if (!response.ok) {
       const error = await hostErrorToRouterError(provider.id, response);
-      return { ok: false, error: error.message, status: error.status, latencyMs };
+      return { ok: false, error: error.message, status: error.status, code: error.code, latencyMs };
     }
     return { ok: true, models: parseModelList(await response.json()), latencyMs };
   } catch (err) {
-    const status = typeof (err as { status?: unknown }).status === "number" ? (err as { status: number }).status : 502;
-    return { ok: false, error: err instanceof Error ? err.message : String(err), status, latencyMs: Date.now() - started };
+    const known = err instanceof RouterError ? err : undefined;
+    return { ok: false, error: known?.message ?? "probe failed", status: known?.status ?? 502, code: known?.code ?? null, latencyMs: Date.now() - started };
   }
 }
 
@@ -62,33 +65,48 @@ export function parseModelList(body: unknown): HostModel[] {
     if (typeof entry?.id !== "string" || entry.id === "") return [];
     const meta = entry.meta ?? {};
     const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : undefined);
+    const args: unknown[] = Array.isArray(entry.status?.args) ? entry.status.args : [];
     return [{
       name: entry.id,
       aliases: Array.isArray(entry.aliases) ? entry.aliases.filter((a: unknown): a is string => typeof a === "string" && a !== entry.id) : [],
       created: num(entry.created),
-      contextLength: num(meta.n_ctx),
+      contextLength: num(meta.n_ctx) ?? perSlotFromArgs(args),
       contextTrain: num(meta.n_ctx_train) ?? num(entry.context_length),
       status: typeof entry.status?.value === "string" ? entry.status.value : undefined,
     }];
   });
 }
 
-/** Probes the given providers in parallel and returns what the resolver needs: names (and aliases) per reachable host. */
-export async function discover(providers: Provider[], env: Env): Promise<{ names: DiscoveredModels; probes: Map<string, Probe> }> {
+/**
+ * Router mode lists each model's launch arguments; the per-slot window is `--ctx-size / --parallel`, which is what
+ * one request can use (a loaded model's `/props` says the same). Unknown when either flag is absent.
+ */
+function perSlotFromArgs(args: unknown[]): number | undefined {
+  const flag = (...names: string[]) => {
+    const i = args.findIndex((a) => typeof a === "string" && names.includes(a));
+    const value = i >= 0 ? Number(args[i + 1]) : NaN;
+    return Number.isInteger(value) && value > 0 ? value : undefined;
+  };
+  const ctx = flag("--ctx-size", "-c");
+  const parallel = flag("--parallel", "-np");
+  return ctx && parallel ? Math.floor(ctx / parallel) : undefined;
+}
+
+/**
+ * Probes the given providers in parallel and returns what the resolver needs: names (and aliases) per reachable host.
+ * Only discovering providers are probed unless `all` (the catalog also wants health and windows of the others).
+ */
+export async function discover(providers: Provider[], env: Env, options: { all?: boolean } = {}): Promise<{ names: DiscoveredModels; probes: Map<string, Probe> }> {
   const probes = new Map<string, Probe>();
   const names = new Map<string, string[]>();
   await Promise.all(
-    providers.filter((p) => p.discover).map(async (p) => {
+    providers.filter((p) => options.all || p.discover).map(async (p) => {
       const probe = await probeHost(p, env);
       probes.set(p.id, probe);
       if (probe.ok) names.set(p.id, probe.models.flatMap((m) => [m.name, ...m.aliases]));
     }),
   );
   return { names, probes };
-}
-
-export function discoveringProviders(config: ProvidersConfig): Provider[] {
-  return config.providers.filter((p) => p.discover);
 }
 
 /** For tests. */
