@@ -19,3 +19,4 @@ export { compositeId, splitModelId } from "./ids.js";
 export type { ModelIdParts } from "./ids.js";
 export { listModels, providersToProbe, resolveModel } from "./resolve.js";
 export type { DiscoveredModels, ListedModel, ModelRoute, Resolution } from "./resolve.js";
+export { orderForSession } from "./affinity.js";

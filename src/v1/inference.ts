@@ -11,6 +11,7 @@ import { writeLog } from "../context.js";
 import type { Env } from "../env.js";
 import { RouterError, badUpstream } from "../errors.js";
 import { json, maxBodyBytes, readJsonBody } from "../http.js";
+import { orderForSession } from "../resolver/affinity.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { ModelRewriter, rewriteModelValues } from "../stream/model-rewrite.js";
 import { openAiErrorEvent, relay } from "../stream/relay.js";
@@ -18,6 +19,7 @@ import { hostErrorToRouterError } from "../upstream/errors.js";
 import { callHost } from "../upstream/fetch.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { resolveRequestModel } from "./resolve-request.js";
+import { sessionKey } from "./session.js";
 
 /** Only what the router reads; everything else passes through untouched. */
 export const InferenceBodySchema = z.looseObject({
@@ -28,11 +30,27 @@ export const InferenceBodySchema = z.looseObject({
 /** A route on the /v1 surface and the host endpoint it is forwarded to (the allowlist, DESIGN §7). */
 export function inferenceHandler(hostPath: string): Handler {
   return async (request, env) => {
-    const config = (await liveConfig(env)).config;
     const { raw, body } = await readJsonBody(request, InferenceBodySchema, maxBodyBytes(env.ROUTER_MAX_BODY_BYTES));
-    const candidates = await resolveRequestModel(config, body.model, env);
-    return forward(request, env, raw, candidates, hostPath);
+    return proxyInference(request, env, raw, body.model, { hostPath });
   };
+}
+
+export interface ProxyOptions {
+  /** The host endpoint, e.g. `/v1/chat/completions`. */
+  hostPath: string;
+  /** Why the app sent it (`chat | compaction | task | arena`); goes into the log line. */
+  purpose?: string;
+}
+
+/**
+ * Resolves `model`, orders an alias pool for the request's agent session, and forwards `raw` (with only `model`
+ * replaced) to the first candidate that answers. Every inference request of both surfaces goes through here.
+ */
+export async function proxyInference(request: RouterRequest, env: Env, raw: Record<string, unknown>, model: string, options: ProxyOptions): Promise<Response> {
+  if (options.purpose) request.log.purpose = options.purpose;
+  const config = (await liveConfig(env)).config;
+  const candidates = orderForSession(await resolveRequestModel(config, model, env), sessionKey(request.headers));
+  return forward(request, env, raw, candidates, options.hostPath);
 }
 
 /** Tries the candidates in order; moves on only when a host failed before answering (never once bytes were sent). */
