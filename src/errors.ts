@@ -62,8 +62,36 @@ export function toRouterError(err: unknown): RouterError {
   return new RouterError(500, "internal router error", "api_error", "internal_error", null, {}, err);
 }
 
-export function errorResponse(err: RouterError, headers?: HeadersInit): Response {
+/**
+ * Anthropic clients (Claude Code) read `{"type":"error","error":{"type","message"}}` on the Anthropic paths;
+ * everything else speaks OpenAI's shape.
+ */
+export type ErrorDialect = "openai" | "anthropic";
+
+export function dialectFor(path: string): ErrorDialect {
+  return path === "/v1/messages" || path.startsWith("/v1/messages/") ? "anthropic" : "openai";
+}
+
+/** Anthropic's error types by status (docs.anthropic.com/en/api/errors). */
+function anthropicType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 413) return "request_too_large";
+  if (status === 429) return "rate_limit_error";
+  if (status === 503 || status === 529) return "overloaded_error";
+  if (status === 504) return "timeout_error";
+  if (status >= 500) return "api_error";
+  return "invalid_request_error";
+}
+
+export function errorPayload(err: RouterError, dialect: ErrorDialect = "openai"): unknown {
+  if (dialect === "anthropic") return { type: "error", error: { type: anthropicType(err.status), message: err.message } };
+  return { error: err.body() };
+}
+
+export function errorResponse(err: RouterError, headers?: HeadersInit, dialect: ErrorDialect = "openai"): Response {
   const h = new Headers(headers);
   h.set("content-type", "application/json");
-  return new Response(JSON.stringify({ error: err.body() }), { status: err.status, headers: h });
+  return new Response(JSON.stringify(errorPayload(err, dialect)), { status: err.status, headers: h });
 }

@@ -7,7 +7,8 @@ import { authenticate } from "./auth.js";
 import type { RouterRequest } from "./context.js";
 import { requestIdFor, writeLog } from "./context.js";
 import type { Env } from "./env.js";
-import { RouterError, errorResponse, notFound, toRouterError } from "./errors.js";
+import { RouterError, dialectFor, errorResponse, notFound, toRouterError } from "./errors.js";
+import { agentConfigHandler, opencodeConfigHandler } from "./agents/routes.js";
 import { healthHandler } from "./health.js";
 import { inferenceHandler } from "./v1/inference.js";
 import { getModelHandler, listModelsHandler } from "./v1/models.js";
@@ -20,7 +21,13 @@ const PUBLIC_PATHS = new Set(["/health"]);
 /** POST /v1/... routes and the host endpoint each one is forwarded to. */
 const INFERENCE_ROUTES = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/rerank", "/v1/messages", "/v1/messages/count_tokens", "/v1/responses"];
 
-const KNOWN_PATHS = new Map<string, string>([["/health", "GET"], ["/v1/models", "GET"], ...INFERENCE_ROUTES.map((p) => [p, "POST"] as [string, string])]);
+const KNOWN_PATHS = new Map<string, string>([
+  ["/health", "GET"],
+  ["/v1/models", "GET"],
+  ["/api/opencode-config", "GET"],
+  ["/api/agent-config", "GET"],
+  ...INFERENCE_ROUTES.map((p) => [p, "POST"] as [string, string]),
+]);
 
 function withContext(request: RouterRequest): void {
   request.requestId = requestIdFor(request);
@@ -45,7 +52,8 @@ function renderError(err: unknown, request: RouterRequest): Response {
     request.log.error = error.message;
     if (error.internal !== undefined) request.log.cause = String((error.internal as Error)?.message ?? error.internal);
   }
-  return errorResponse(error, error.status === 405 ? { allow: KNOWN_PATHS.get(new URL(request.url).pathname) ?? "GET" } : undefined);
+  const path = new URL(request.url).pathname;
+  return errorResponse(error, error.status === 405 ? { allow: KNOWN_PATHS.get(path) ?? "GET" } : undefined, dialectFor(path));
 }
 
 function finish(response: Response, request: RouterRequest): Response {
@@ -65,4 +73,6 @@ router.get("/health", healthHandler);
 router.get("/v1/models", listModelsHandler);
 router.get("/v1/models/:id+", getModelHandler);
 for (const path of INFERENCE_ROUTES) router.post(path, inferenceHandler(path));
+router.get("/api/opencode-config", opencodeConfigHandler);
+router.get("/api/agent-config", agentConfigHandler);
 router.all("*", missing);

@@ -4,7 +4,7 @@
  * and lets llama-server free the slot. A stream that breaks (reset, idle too long) ends with ONE error event in the
  * protocol's framing, then closes: a client never hangs and never mistakes a cut answer for a complete one.
  */
-import { RouterError, toRouterError } from "../errors.js";
+import { RouterError, errorPayload, toRouterError, type ErrorDialect } from "../errors.js";
 
 export interface RelayOptions {
   /** Transforms each chunk (the model rewrite); `flush` returns what it still holds at the end. */
@@ -93,5 +93,8 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
   });
 }
 
-/** OpenAI-style streams: `data: {"error":{...}}`. */
-export const openAiErrorEvent = (error: RouterError) => `data: ${JSON.stringify({ error: error.body() })}\n\n`;
+/** The protocol's SSE error event: OpenAI `data: {"error":{...}}`; Anthropic `event: error` with its own shape. */
+export function errorEvent(dialect: ErrorDialect): (error: RouterError) => string {
+  if (dialect === "anthropic") return (error) => `event: error\ndata: ${JSON.stringify(errorPayload(error, "anthropic"))}\n\n`;
+  return (error) => `data: ${JSON.stringify(errorPayload(error))}\n\n`;
+}

@@ -9,12 +9,12 @@ import { liveConfig } from "../config/load.js";
 import type { Handler, RouterRequest } from "../context.js";
 import { writeLog } from "../context.js";
 import type { Env } from "../env.js";
-import { RouterError, badUpstream } from "../errors.js";
+import { RouterError, badUpstream, dialectFor } from "../errors.js";
 import { json, maxBodyBytes, readJsonBody } from "../http.js";
 import { orderForSession } from "../resolver/affinity.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { ModelRewriter, rewriteModelValues } from "../stream/model-rewrite.js";
-import { openAiErrorEvent, relay } from "../stream/relay.js";
+import { errorEvent, relay } from "../stream/relay.js";
 import { hostErrorToRouterError } from "../upstream/errors.js";
 import { callHost } from "../upstream/fetch.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
@@ -87,7 +87,7 @@ async function answer(request: RouterRequest, route: ModelRoute, hostResponse: R
     const body = relay(hostResponse.body, {
       transform: new ModelRewriter(route.id),
       idleMs: route.provider.timeouts.idleMs,
-      errorEvent: openAiErrorEvent,
+      errorEvent: errorEvent(dialectFor(new URL(request.url).pathname)),
       onEnd: (outcome) => {
         request.log.outcome = outcome.kind;
         request.log.bytes = outcome.bytes;

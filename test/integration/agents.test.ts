@@ -1,0 +1,168 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { fakeHosts, hostJson, hostStream, sseEvents } from "../helpers/fake-hosts.js";
+import { FIXTURES } from "../helpers/fixtures.js";
+import { call, uniqueHost, useConfig } from "../helpers/worker.js";
+
+let gpu: string;
+let laptop: string;
+let hosts: ReturnType<typeof fakeHosts> | undefined;
+
+beforeEach(async () => {
+  gpu = uniqueHost("gpu");
+  laptop = uniqueHost("laptop");
+  await useConfig({
+    version: 9,
+    providers: [
+      { id: "gpu", label: "GPU box", baseUrl: gpu, models: [{ id: "qwen-32b", label: "Qwen 32B", contextLength: 32768, maxOutputTokens: 8192 }] },
+      { id: "laptop", baseUrl: laptop, timeouts: { idleMs: 300 } },
+    ],
+    aliases: { pool: ["gpu/tiny", "laptop/tiny"], coder: "gpu/qwen-32b" },
+  });
+});
+afterEach(() => hosts?.restore());
+
+const withHosts = (extra: Record<string, () => Response | Promise<Response>> = {}) =>
+  fakeHosts({ [`${gpu}/v1/models`]: () => hostJson(FIXTURES.models), [`${laptop}/v1/models`]: () => hostJson(FIXTURES.models), ...extra });
+
+describe("GET /api/opencode-config", () => {
+  it("is a ready opencode.json: provider boocode-local on this origin's /v1, models by composite id with limits, aliases too", async () => {
+    hosts = withHosts();
+    const res = await call("/api/opencode-config");
+    expect(res.status).toBe(200);
+    const body = await res.json<any>();
+    expect(body.$schema).toBe("https://opencode.ai/config.json");
+    const provider = body.provider["boocode-local"];
+    expect(provider).toMatchObject({ npm: "@ai-sdk/openai-compatible", options: { baseURL: "https://router.test/v1", apiKey: "{env:BOOCODE_API_KEY}" } });
+    expect(provider.models).toEqual({
+      "gpu/qwen-32b": { name: "Qwen 32B", limit: { context: 32768, output: 8192 } },
+      "gpu/tiny": { name: "tiny on GPU box", limit: { context: 1024, output: 256 } },
+      "laptop/tiny": { name: "laptop/tiny", limit: { context: 1024, output: 256 } },
+      pool: { name: "pool (gpu/tiny → laptop/tiny)", limit: { context: 1024, output: 256 } },
+      coder: { name: "coder (gpu/qwen-32b)", limit: { context: 32768, output: 8192 } },
+    });
+  });
+
+  it("uses the origin the client reached, e.g. a custom domain", async () => {
+    hosts = withHosts();
+    const { SELF } = await import("cloudflare:test");
+    const res = await SELF.fetch("https://llm.example.org/api/opencode-config", { headers: { authorization: "Bearer test-key-1" } });
+    expect((await res.json<any>()).provider["boocode-local"].options.baseURL).toBe("https://llm.example.org/v1");
+  });
+
+  it("needs the client key like every /api route", async () => {
+    expect((await call("/api/opencode-config", { key: null })).status).toBe(401);
+  });
+});
+
+describe("GET /api/agent-config", () => {
+  it("client=claude-code gives env lines for the origin and the chosen model", async () => {
+    hosts = withHosts();
+    const res = await call("/api/agent-config?client=claude-code&model=gpu/qwen-32b");
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toContain("export ANTHROPIC_BASE_URL='https://router.test'");
+    expect(text).toContain('export ANTHROPIC_API_KEY="$BOOCODE_API_KEY"');
+    expect(text).toContain("export ANTHROPIC_MODEL='gpu/qwen-32b'");
+  });
+
+  it("client=codex gives a config.toml block on the Responses API with the model's window", async () => {
+    hosts = withHosts();
+    const text = await (await call("/api/agent-config?client=codex&model=coder")).text();
+    expect(text).toContain('model = "coder"');
+    expect(text).toContain('model_provider = "boocode-local"');
+    expect(text).toContain("[model_providers.boocode-local]");
+    expect(text).toContain('base_url = "https://router.test/v1"');
+    expect(text).toContain('wire_api = "responses"');
+    expect(text).toContain('env_key = "BOOCODE_API_KEY"');
+    expect(text).toContain("model_context_window = 32768");
+  });
+
+  it("client=opencode is /api/opencode-config", async () => {
+    hosts = withHosts();
+    const a = await (await call("/api/agent-config?client=opencode")).json<any>();
+    const b = await (await call("/api/opencode-config")).json<any>();
+    expect(a).toEqual(b);
+  });
+
+  it("refuses an unknown client (400) and an unknown model (404)", async () => {
+    hosts = withHosts();
+    const bad = await call("/api/agent-config?client=cursor");
+    expect(bad.status).toBe(400);
+    expect((await bad.json<any>()).error).toMatchObject({ code: "invalid_client", param: "client" });
+    expect((await call("/api/agent-config")).status).toBe(400);
+    const missing = await call("/api/agent-config?client=codex&model=nas/x");
+    expect(missing.status).toBe(404);
+  });
+});
+
+describe("Anthropic paths", () => {
+  it("/v1/messages?beta=true (Claude Code's path) routes like the bare path, key as x-api-key", async () => {
+    hosts = withHosts({ [`${laptop}/v1/messages`]: () => hostJson(FIXTURES.messages) });
+    const res = await call("/v1/messages?beta=true", { key: null, headers: { "x-api-key": "test-key-1" }, json: { model: "laptop/tiny", max_tokens: 4, messages: [{ role: "user", content: "hi" }] } });
+    expect(res.status).toBe(200);
+    expect((await res.json<any>()).model).toBe("laptop/tiny");
+    expect(hosts.calls.at(-1)!.url).toBe(`${laptop}/v1/messages`);
+  });
+
+  it.each([
+    ["no key", { key: null }, 401, "authentication_error"],
+    ["an unknown model", { json: { model: "nas/x", messages: [] } }, 404, "not_found_error"],
+    ["bad JSON", { body: "{", method: "POST" }, 400, "invalid_request_error"],
+  ] as const)("errors use Anthropic's shape: %s", async (_name, init, status, type) => {
+    hosts = withHosts();
+    for (const path of ["/v1/messages", "/v1/messages/count_tokens"]) {
+      const res = await call(path, { method: "POST", ...init } as any);
+      expect(res.status).toBe(status);
+      const body = await res.json<any>();
+      expect(body).toEqual({ type: "error", error: { type, message: expect.any(String) } });
+    }
+  });
+
+  it("a broken Anthropic stream ends with an Anthropic error event", async () => {
+    hosts = withHosts({ [`${laptop}/v1/messages`]: () => hostStream(sseEvents(FIXTURES.messagesStream), { after: 2, kind: "stall" }) });
+    const res = await call("/v1/messages", { json: { model: "laptop/tiny", stream: true, max_tokens: 4, messages: [{ role: "user", content: "hi" }] } });
+    const text = await res.text();
+    expect(text).toContain('"model":"laptop/tiny"');
+    const last = text.trim().split("\n\n").at(-1)!;
+    expect(last.split("\n")[0]).toBe("event: error");
+    expect(JSON.parse(last.split("\n")[1]!.slice(6))).toEqual({ type: "error", error: { type: "timeout_error", message: expect.stringMatching(/sent nothing/) } });
+  });
+});
+
+describe("session affinity on an alias pool", () => {
+  const chat = (headers: Record<string, string>) => call("/v1/chat/completions", { json: { model: "pool", messages: [{ role: "user", content: "hi" }] }, headers });
+  const served = () => withHosts({ [`${gpu}/v1/chat/completions`]: () => hostJson(FIXTURES.chat), [`${laptop}/v1/chat/completions`]: () => hostJson(FIXTURES.chat) });
+
+  it("without a session the first member serves", async () => {
+    hosts = served();
+    for (let i = 0; i < 3; i++) expect((await chat({})).headers.get("x-boocode-route")).toBe("gpu/tiny");
+  });
+
+  it("each session sticks to one host, and sessions spread over the pool", async () => {
+    hosts = served();
+    const routeOf = async (headers: Record<string, string>) => (await chat(headers)).headers.get("x-boocode-route");
+    const seen = new Map<string, string>();
+    for (let s = 0; s < 12; s++) {
+      const first = (await routeOf({ "x-session-affinity": `ses_${s}` }))!;
+      for (let i = 0; i < 3; i++) expect(await routeOf({ "x-session-affinity": `ses_${s}` })).toBe(first);
+      seen.set(`ses_${s}`, first);
+    }
+    expect(new Set(seen.values())).toEqual(new Set(["gpu/tiny", "laptop/tiny"]));
+  });
+
+  it.each([
+    ["opencode x-session-id", (s: string) => ({ "x-session-id": s })],
+    ["Claude Code x-claude-code-session-id", (s: string) => ({ "x-claude-code-session-id": s })],
+    ["Codex x-codex-turn-metadata", (s: string) => ({ "x-codex-turn-metadata": JSON.stringify({ session_id: s, turn: 3 }) })],
+  ])("reads %s", async (_name, header) => {
+    hosts = served();
+    const routes = new Set<string>();
+    for (let s = 0; s < 8; s++) routes.add((await chat(header(`s-${s}`))).headers.get("x-boocode-route")!);
+    expect(routes.size).toBe(2);
+  });
+
+  it("a session whose host is down moves to the other member", async () => {
+    hosts = withHosts({ [`${gpu}/v1/chat/completions`]: () => Promise.reject(new TypeError("Network connection lost.")), [`${laptop}/v1/chat/completions`]: () => hostJson(FIXTURES.chat) });
+    for (let s = 0; s < 6; s++) expect((await chat({ "x-session-affinity": `ses_${s}` })).headers.get("x-boocode-route")).toBe("laptop/tiny");
+  });
+});
