@@ -9,14 +9,21 @@ import { requestIdFor, writeLog } from "./context.js";
 import type { Env } from "./env.js";
 import { RouterError, dialectFor, errorResponse, notFound, toRouterError } from "./errors.js";
 import { agentConfigHandler, opencodeConfigHandler } from "./agents/routes.js";
+import { arenaHandler } from "./api/arena.js";
+import { catalogHandler } from "./api/catalog.js";
+import { chatHandler } from "./api/chat.js";
+import { contextHandler } from "./api/context.js";
+import { modelDetailHandler } from "./api/models.js";
+import { detokenizeHandler, tokenizeHandler } from "./api/tokens.js";
 import { healthHandler } from "./health.js";
+import { statusPageHandler } from "./status-page.js";
 import { inferenceHandler } from "./v1/inference.js";
 import { getModelHandler, listModelsHandler } from "./v1/models.js";
 
 type Args = [Env, ExecutionContext];
 
 /** Routes that answer without a client key. */
-const PUBLIC_PATHS = new Set(["/health"]);
+const PUBLIC_PATHS = new Set(["/health", "/"]);
 
 /** POST /v1/... routes and the host endpoint each one is forwarded to. */
 const INFERENCE_ROUTES = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/rerank", "/v1/messages", "/v1/messages/count_tokens", "/v1/responses"];
@@ -26,6 +33,13 @@ const KNOWN_PATHS = new Map<string, string>([
   ["/v1/models", "GET"],
   ["/api/opencode-config", "GET"],
   ["/api/agent-config", "GET"],
+  ["/", "GET"],
+  ["/api/catalog", "GET"],
+  ["/api/context", "POST"],
+  ["/api/tokenize", "POST"],
+  ["/api/detokenize", "POST"],
+  ["/api/chat", "POST"],
+  ["/api/arena", "POST"],
   ...INFERENCE_ROUTES.map((p) => [p, "POST"] as [string, string]),
 ]);
 
@@ -33,6 +47,14 @@ function withContext(request: RouterRequest): void {
   request.requestId = requestIdFor(request);
   request.startedAt = Date.now();
   request.log = { requestId: request.requestId, method: request.method, path: new URL(request.url).pathname };
+  const agent = clientProduct(request.headers.get("user-agent"));
+  if (agent) request.log.agent = agent;
+}
+
+/** `opencode/1.18.33 ai-sdk/...` -> `opencode/1.18.33`: which client sent it, without the rest of the header. */
+function clientProduct(userAgent: string | null): string | undefined {
+  const first = userAgent?.split(" ")[0];
+  return first && /^[\w.\-/@]{1,64}$/.test(first) ? first : undefined;
 }
 
 async function withAuth(request: RouterRequest, env: Env): Promise<void> {
@@ -75,4 +97,12 @@ router.get("/v1/models/:id+", getModelHandler);
 for (const path of INFERENCE_ROUTES) router.post(path, inferenceHandler(path));
 router.get("/api/opencode-config", opencodeConfigHandler);
 router.get("/api/agent-config", agentConfigHandler);
+router.get("/", statusPageHandler);
+router.get("/api/catalog", catalogHandler);
+router.get("/api/models/:id+", modelDetailHandler);
+router.post("/api/context", contextHandler);
+router.post("/api/tokenize", tokenizeHandler);
+router.post("/api/detokenize", detokenizeHandler);
+router.post("/api/chat", chatHandler);
+router.post("/api/arena", arenaHandler);
 router.all("*", missing);

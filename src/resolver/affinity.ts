@@ -15,6 +15,11 @@ function fnv1a(text: string): number {
   return hash;
 }
 
+/** A short, stable tag for a session id, for log lines (the id itself is not logged). */
+export function sessionTag(session: string): string {
+  return fnv1a(session).toString(16).padStart(8, "0");
+}
+
 /** Orders `members` (by their `id`) for `session`; returns the input order when there is no session. */
 export function orderForSession<T extends { id: string }>(members: readonly T[], session: string | undefined): T[] {
   if (!session || members.length < 2) return [...members];

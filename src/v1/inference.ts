@@ -11,7 +11,7 @@ import { writeLog } from "../context.js";
 import type { Env } from "../env.js";
 import { RouterError, badUpstream, dialectFor } from "../errors.js";
 import { json, maxBodyBytes, readJsonBody } from "../http.js";
-import { orderForSession } from "../resolver/affinity.js";
+import { orderForSession, sessionTag } from "../resolver/affinity.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { ModelRewriter, rewriteModelValues } from "../stream/model-rewrite.js";
 import { errorEvent, relay } from "../stream/relay.js";
@@ -49,7 +49,9 @@ export interface ProxyOptions {
 export async function proxyInference(request: RouterRequest, env: Env, raw: Record<string, unknown>, model: string, options: ProxyOptions): Promise<Response> {
   if (options.purpose) request.log.purpose = options.purpose;
   const config = (await liveConfig(env)).config;
-  const candidates = orderForSession(await resolveRequestModel(config, model, env), sessionKey(request.headers));
+  const session = sessionKey(request.headers);
+  if (session) request.log.session = sessionTag(session);
+  const candidates = orderForSession(await resolveRequestModel(config, model, env), session);
   return forward(request, env, raw, candidates, options.hostPath);
 }
 

@@ -27,12 +27,22 @@ describe("boocode-local /v1 through wrangler dev, real llama-server hosts", () =
     expect(JSON.parse(text)).toMatchObject({ status: "ok", auth: "keys", config: { source: "kv", version: 100, error: null } });
   });
 
-  it("lists both hosts' `tiny` as a/tiny and b/tiny with each host's per-slot window", async () => {
+  it("lists both hosts' `tiny` as a/tiny and b/tiny, and the router-mode host's models, each with its per-slot window", async () => {
     const list = await client.models.list();
     const byId = Object.fromEntries(list.data.map((m) => [m.id, m as any]));
-    expect(Object.keys(byId).sort()).toEqual(["a/tiny", "b/tiny"]);
-    expect(byId["a/tiny"]).toMatchObject({ object: "model", owned_by: "a", context_length: 4096 });
-    expect(byId["b/tiny"]).toMatchObject({ object: "model", owned_by: "b", context_length: 2048 });
+    expect(Object.keys(byId).sort()).toEqual(["a/tiny", "b/tiny", "r/alpha", `r/${E2E.routerModeName}`]);
+    expect(byId["a/tiny"]).toMatchObject({ object: "model", owned_by: "a", context_length: 32768 });
+    expect(byId["b/tiny"]).toMatchObject({ object: "model", owned_by: "b", context_length: 16384 });
+    expect(byId["r/alpha"]).toMatchObject({ object: "model", owned_by: "r", context_length: 32768 });
+    expect(byId[`r/${E2E.routerModeName}`]).toMatchObject({ owned_by: "r", context_length: 32768 });
+  });
+
+  it.each(["r/alpha", `r/${E2E.routerModeName}`])("router mode: %s loads on first use and answers under its composite id", async (model) => {
+    const { data, response } = await client.chat.completions.create({ model, messages, max_tokens: 8 }).withResponse();
+    expect(data.model).toBe(model);
+    expect(response.headers.get("x-boocode-route")).toBe(model);
+    const stream = await client.chat.completions.create({ model, messages, max_tokens: 8, stream: true });
+    for await (const chunk of stream) expect(chunk.model).toBe(model);
   });
 
   it.each(["a/tiny", "b/tiny"])("chat (non-streaming) on %s is served by that host and names it", async (model) => {

@@ -1,8 +1,15 @@
 /**
- * Starts the e2e world once: two real llama-server hosts serving a model of the same name (`tiny`), host `a` behind
- * an API key the router holds as a secret, and the router under `wrangler dev` with client keys on.
+ * Starts the e2e world once, for every e2e file:
+ * - host `a`: single model `tiny` behind an API key the router holds as a secret, 2 slots of 32,768 tokens
+ *   (Claude Code's first request is ~17,500 tokens, Codex's ~19,700 with the byte-level test vocabulary);
+ * - host `b`: another model also named `tiny` (same name, other machine), 2 slots of 16,384 (opencode's ~9,500);
+ * - host `r`: llama-server in router mode with two models, `alpha` (a file in --models-dir) and
+ *   `org/tiny-GGUF:Q4_K_M` (a preset: a name with `/` and `:`);
+ * - the router under `wrangler dev`, config pushed to its local KV state, client keys on.
+ * Every host biases the EOS token (`--logit-bias 2+4`) so answers end by themselves, as agents expect.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { TestProject } from "vitest/node";
 import { ensureLlamaServer, ensureModel, startLlamaServer } from "./support/llama-server.js";
 import { startRouter } from "./support/router.js";
@@ -10,6 +17,7 @@ import { startRouter } from "./support/router.js";
 export const E2E = {
   clientKey: "e2e-client-key-7f3a",
   hostKey: "sk-e2e-host-a-SECRET-91c2",
+  routerModeName: "org/tiny-GGUF:Q4_K_M",
 } as const;
 
 declare module "vitest" {
@@ -17,21 +25,32 @@ declare module "vitest" {
     routerUrl: string;
     hostA: string;
     hostB: string;
+    hostR: string;
     stateDir: string;
   }
 }
+
+const EOS_BIAS = ["--logit-bias", "2+4"];
 
 export default async function setup(project: TestProject) {
   const started = Date.now();
   await ensureLlamaServer();
   const tinyA = await ensureModel("tiny-a", { seed: 1 });
   const tinyB = await ensureModel("tiny-b", { seed: 2 });
-  const stateDir = ".cache/e2e";
+  const tinyC = await ensureModel("tiny-c", { seed: 3 });
+  const stateDir = resolve(".cache/e2e");
   rmSync(stateDir, { recursive: true, force: true });
-  mkdirSync(stateDir, { recursive: true });
+  const modelsDir = `${stateDir}/models-r`;
+  mkdirSync(modelsDir, { recursive: true });
+  copyFileSync(tinyC, `${modelsDir}/alpha.gguf`);
+  const preset = `${stateDir}/models-r.ini`;
+  writeFileSync(preset, `[${E2E.routerModeName}]\nmodel = ${resolve(tinyB)}\n`);
 
-  const hostA = await startLlamaServer({ model: tinyA, alias: "tiny", ctx: 8192, parallel: 2, apiKey: E2E.hostKey, logFile: `${stateDir}/host-a.log` });
-  const hostB = await startLlamaServer({ model: tinyB, alias: "tiny", ctx: 4096, parallel: 2, logFile: `${stateDir}/host-b.log` });
+  const [hostA, hostB, hostR] = await Promise.all([
+    startLlamaServer({ model: tinyA, alias: "tiny", ctx: 65536, parallel: 2, apiKey: E2E.hostKey, extraArgs: EOS_BIAS, logFile: `${stateDir}/host-a.log` }),
+    startLlamaServer({ model: tinyB, alias: "tiny", ctx: 32768, parallel: 2, extraArgs: EOS_BIAS, logFile: `${stateDir}/host-b.log` }),
+    startLlamaServer({ modelsDir, modelsPreset: preset, ctx: 32768, parallel: 1, extraArgs: EOS_BIAS, logFile: `${stateDir}/host-r.log` }),
+  ]);
   const router = await startRouter({
     stateDir,
     secrets: { ROUTER_API_KEYS: E2E.clientKey, HOST_A_KEY: E2E.hostKey },
@@ -40,19 +59,20 @@ export default async function setup(project: TestProject) {
       providers: [
         { id: "a", label: "Host A (keyed)", baseUrl: hostA.url, auth: { apiKeySecret: "HOST_A_KEY" }, discover: true },
         { id: "b", label: "Host B", baseUrl: hostB.url, discover: true },
+        { id: "r", label: "Router-mode host", baseUrl: hostR.url, discover: true },
       ],
       aliases: { pool: ["a/tiny", "b/tiny"] },
     },
   });
-  console.log(`e2e world ready in ${Date.now() - started} ms: router ${router.url}, a ${hostA.url}, b ${hostB.url}`);
+  console.log(`e2e world ready in ${Date.now() - started} ms: router ${router.url}, a ${hostA.url}, b ${hostB.url}, r ${hostR.url}`);
   project.provide("routerUrl", router.url);
   project.provide("hostA", hostA.url);
   project.provide("hostB", hostB.url);
+  project.provide("hostR", hostR.url);
   project.provide("stateDir", stateDir);
-  (globalThis as any).__e2eRouter = router;
 
   return async () => {
     await router.stop();
-    await Promise.all([hostA.stop(), hostB.stop()]);
+    await Promise.all([hostA.stop(), hostB.stop(), hostR.stop()]);
   };
 }

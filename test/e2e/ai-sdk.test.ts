@@ -1,0 +1,38 @@
+// The AI SDK's OpenAI-compatible provider (what opencode uses inside) against the router, generateText and streamText.
+import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
+import { generateText, streamText } from "ai";
+import { describe, expect, inject, it } from "vitest";
+import { E2E } from "./setup.js";
+
+const local = createOpenAICompatible({ name: "boocode-local", baseURL: `${inject("routerUrl")}/v1`, apiKey: E2E.clientKey, includeUsage: true });
+
+describe("AI SDK @ai-sdk/openai-compatible through the router", () => {
+  it.each(["a/tiny", "b/tiny", `r/${E2E.routerModeName}`])("generateText on %s", async (model) => {
+    const result = await generateText({ model: local(model), prompt: "Say hello", maxOutputTokens: 8 });
+    expect(result.response.modelId).toBe(model);
+    expect(result.response.headers?.["x-boocode-route"]).toBe(model);
+    expect(result.usage.outputTokens).toBeGreaterThan(0);
+  });
+
+  it.each(["a/tiny", "r/alpha"])("streamText on %s: text arrives in parts, usage at the end", async (model) => {
+    const result = streamText({ model: local(model), prompt: "Tell a story", maxOutputTokens: 24 });
+    let parts = 0;
+    for await (const _ of result.textStream) parts++;
+    expect(parts).toBeGreaterThan(0);
+    expect((await result.response).modelId).toBe(model);
+    expect((await result.usage).outputTokens).toBeGreaterThan(0);
+    expect(await result.finishReason).toMatch(/stop|length/);
+  });
+
+  it("passes a tools array through and gets a normal answer back", async () => {
+    const { tool } = await import("ai");
+    const { z } = await import("zod");
+    const result = await generateText({
+      model: local("b/tiny"),
+      prompt: "What is the weather?",
+      maxOutputTokens: 8,
+      tools: { weather: tool({ description: "weather in a city", inputSchema: z.object({ city: z.string() }), execute: async () => "sunny" }) },
+    });
+    expect(result.response.modelId).toBe("b/tiny");
+  });
+});
