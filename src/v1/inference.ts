@@ -57,9 +57,10 @@ export async function proxyInference(request: RouterRequest, env: Env, raw: Reco
 
 /** Tries the candidates in order; moves on only when a host failed before answering (never once bytes were sent). */
 async function forward(request: RouterRequest, env: Env, raw: Record<string, unknown>, candidates: ModelRoute[], hostPath: string): Promise<Response> {
-  let lastError: RouterError | undefined;
+  const failures: { route: ModelRoute; error: RouterError }[] = [];
   for (const route of candidates) {
     request.log.route = route.id;
+    let error: RouterError;
     try {
       const hostResponse = await callHost(route.provider, env, {
         method: "POST",
@@ -70,14 +71,20 @@ async function forward(request: RouterRequest, env: Env, raw: Record<string, unk
       });
       request.log.ttfbMs = Date.now() - request.startedAt;
       if (hostResponse.ok) return answer(request, route, hostResponse);
-      lastError = await hostErrorToRouterError(route.provider.id, hostResponse);
-      if (lastError.status < 500) break;
+      error = await hostErrorToRouterError(route.provider.id, hostResponse);
     } catch (err) {
       if (!(err instanceof RouterError)) throw err;
-      lastError = err;
+      error = err;
     }
+    // A client error would be refused by every member alike; only host trouble moves on to the next.
+    if (error.status < 500) throw error;
+    failures.push({ route, error });
   }
-  throw lastError ?? new RouterError(503, "no host could serve this model", "service_unavailable_error", "no_available_host");
+  if (failures.length === 1) throw failures[0]!.error;
+  const tried = failures.map((f) => `${f.route.id}: ${f.error.message}`).join("; ");
+  throw new RouterError(503, `every member of the pool failed: ${tried}`, "service_unavailable_error", "no_available_host", null, {
+    tried: failures.map((f) => ({ model: f.route.id, status: f.error.status, code: f.error.code })),
+  });
 }
 
 async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response): Promise<Response> {

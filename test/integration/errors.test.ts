@@ -79,6 +79,11 @@ describe("host failures before the answer", () => {
     await expectError(await call("/v1/embeddings", { json: { model: "h/tiny", input: "x" } }), 501, { type: "not_supported_error" });
   });
 
+  it("a host still loading its model answers 503 with llama-server's message, passed through", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostJson({ error: { code: 503, message: "Loading model", type: "unavailable_error" } }, 503) });
+    await expectError(await call("/v1/chat/completions", { json: CHAT }), 503, { message: "Loading model", type: "unavailable_error" });
+  });
+
   it("a host refusing the router's key is a 502 the client can tell apart from its own 401", async () => {
     hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostJson(FIXTURES.error401, 401) });
     await expectError(await call("/v1/chat/completions", { json: CHAT }), 502, { code: "upstream_unauthorized", type: "upstream_error" });

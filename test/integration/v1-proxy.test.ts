@@ -130,6 +130,41 @@ describe("/v1 chat completions", () => {
   });
 });
 
+describe("alias pool failover", () => {
+  it("skips a member whose host is still loading (503) and serves from the next", async () => {
+    hosts = both({
+      [`${gpu}/v1/chat/completions`]: () => hostJson({ error: { code: 503, message: "Loading model", type: "unavailable_error" } }, 503),
+      [`${laptop}/llama/v1/chat/completions`]: () => hostJson(FIXTURES.chat),
+    });
+    const res = await call("/v1/chat/completions", { json: { model: "coder", ...CHAT } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-boocode-route")).toBe("laptop/tiny");
+  });
+
+  it("does not fail over on a client error (4xx): the next host would refuse it too", async () => {
+    hosts = both({ [`${gpu}/v1/chat/completions`]: () => hostJson(FIXTURES.errorContext, 400) });
+    const res = await call("/v1/chat/completions", { json: { model: "coder", ...CHAT } });
+    expect(res.status).toBe(400);
+    expect(hosts.calls.filter((c) => c.url.includes("chat")).length).toBe(1);
+  });
+
+  it("answers 503 naming what was tried when every member is down", async () => {
+    hosts = both({
+      [`${gpu}/v1/chat/completions`]: () => Promise.reject(new TypeError("Network connection lost.")),
+      [`${laptop}/llama/v1/chat/completions`]: () => new Response("<html>502</html>", { status: 502 }),
+    });
+    const res = await call("/v1/chat/completions", { json: { model: "coder", ...CHAT } });
+    expect(res.status).toBe(503);
+    const error = (await res.json<any>()).error;
+    expect(error).toMatchObject({ type: "service_unavailable_error", code: "no_available_host", param: null });
+    expect(error.message).toMatch(/gpu\/qwen-32b: provider "gpu" is unreachable; laptop\/tiny: provider "laptop" is down/);
+    expect(error.tried).toEqual([
+      { model: "gpu/qwen-32b", status: 502, code: "host_unreachable" },
+      { model: "laptop/tiny", status: 502, code: "host_unreachable" },
+    ]);
+  });
+});
+
 describe("/v1 other inference endpoints", () => {
   it.each([
     ["/v1/completions", { prompt: "hi", max_tokens: 3, stream: true }, "completionsStream"],
