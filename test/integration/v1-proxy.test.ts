@@ -82,6 +82,30 @@ describe("/v1 chat completions", () => {
     expect(chunks.at(-1).usage.total_tokens).toBe(30);
   });
 
+  it("passes tool-call deltas through untouched (arguments that mention model included) with the usage chunk", async () => {
+    const chunk = (delta: unknown, extra: Record<string, unknown> = {}) =>
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: null }], created: 1, id: "c1", model: "tiny", object: "chat.completion.chunk", ...extra })}\n\n`;
+    const events = [
+      chunk({ role: "assistant", content: null }),
+      chunk({ tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "read", arguments: "" } }] }),
+      chunk({ tool_calls: [{ index: 0, function: { arguments: '{"path":"a.ts","model":' } }] }),
+      chunk({ tool_calls: [{ index: 0, function: { arguments: '"keep-me"}' } }] }),
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }], created: 1, id: "c1", model: "tiny", object: "chat.completion.chunk" })}\n\n`,
+      `data: ${JSON.stringify({ choices: [], created: 1, id: "c1", model: "tiny", object: "chat.completion.chunk", usage: { prompt_tokens: 9500, completion_tokens: 3, total_tokens: 9503 } })}\n\n`,
+      "data: [DONE]\n\n",
+    ];
+    hosts = both({ [`${laptop}/llama/v1/chat/completions`]: () => hostStream(events) });
+    const tools = [{ type: "function", function: { name: "read", parameters: { type: "object", properties: { path: { type: "string" } } } } }];
+    const res = await call("/v1/chat/completions", { json: { model: "laptop/tiny", ...CHAT, tools, stream: true, stream_options: { include_usage: true } } });
+    const data = (await readEvents(res)).slice(0, -1).map((e) => JSON.parse(e));
+    expect(data.map((d) => d.model)).toEqual(Array(6).fill("laptop/tiny"));
+    const args = data.flatMap((d) => d.choices[0]?.delta?.tool_calls?.[0]?.function?.arguments ?? []).join("");
+    expect(JSON.parse(args)).toEqual({ path: "a.ts", model: "keep-me" });
+    expect(data[4].choices[0].finish_reason).toBe("tool_calls");
+    expect(data[5].usage.prompt_tokens).toBe(9500);
+    expect(hosts.calls.at(-1)!.json().tools).toEqual(tools);
+  });
+
   it("keeps the same model name on two hosts apart (a/<m> and b/<m>)", async () => {
     const answered: string[] = [];
     hosts = both({
