@@ -21,10 +21,22 @@ import { clientResponseHeaders } from "../upstream/headers.js";
 import { resolveRequestModel } from "./resolve-request.js";
 import { sessionKey } from "./session.js";
 
-/** Only what the router reads; everything else passes through untouched. */
+/** Above this, a token limit is a mistake or an attack, not a request (no llama-server slot is this large). */
+const MAX_TOKENS_CAP = 10_000_000;
+const tokenLimit = z.union([z.literal(-1), z.number().int().min(1).max(MAX_TOKENS_CAP)]).nullable().optional();
+
+/** Only what the router reads or must keep sane; everything else passes through untouched. */
 export const InferenceBodySchema = z.looseObject({
-  model: z.string().min(1, "model must not be empty").max(512),
+  model: z
+    .string()
+    .min(1, "model must not be empty")
+    .max(512)
+    .regex(/^[^\u0000-\u001f\u007f]+$/, "model must not contain control characters"),
   stream: z.boolean().optional(),
+  messages: z.array(z.unknown()).optional(),
+  max_tokens: tokenLimit,
+  max_completion_tokens: tokenLimit,
+  max_output_tokens: tokenLimit,
 });
 
 /** A route on the /v1 surface and the host endpoint it is forwarded to (the allowlist, DESIGN §7). */
