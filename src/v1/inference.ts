@@ -17,6 +17,7 @@ import { ModelRewriter, rewriteModelValues } from "../stream/model-rewrite.js";
 import { errorEvent, relay } from "../stream/relay.js";
 import { hostErrorToRouterError } from "../upstream/errors.js";
 import { callHost } from "../upstream/fetch.js";
+import { healthyFirst, markFailed, markHealthy } from "../upstream/recent-failures.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { resolveRequestModel } from "./resolve-request.js";
 import { sessionKey } from "./session.js";
@@ -63,7 +64,7 @@ export async function proxyInference(request: RouterRequest, env: Env, raw: Reco
   const config = (await liveConfig(env)).config;
   const session = sessionKey(request.headers);
   if (session) request.log.session = sessionTag(session);
-  const candidates = orderForSession(await resolveRequestModel(config, model, env), session);
+  const candidates = healthyFirst(orderForSession(await resolveRequestModel(config, model, env), session));
   return forward(request, env, raw, candidates, options.hostPath);
 }
 
@@ -82,7 +83,10 @@ async function forward(request: RouterRequest, env: Env, raw: Record<string, unk
         signal: request.signal,
       });
       request.log.ttfbMs = Date.now() - request.startedAt;
-      if (hostResponse.ok) return answer(request, route, hostResponse);
+      if (hostResponse.ok) {
+        markHealthy(route.provider);
+        return answer(request, route, hostResponse);
+      }
       error = await hostErrorToRouterError(route.provider.id, hostResponse);
     } catch (err) {
       if (!(err instanceof RouterError)) throw err;
@@ -90,6 +94,7 @@ async function forward(request: RouterRequest, env: Env, raw: Record<string, unk
     }
     // A client error would be refused by every member alike; only host trouble moves on to the next.
     if (error.status < 500) throw error;
+    markFailed(route.provider);
     failures.push({ route, error });
   }
   if (failures.length === 1) throw failures[0]!.error;

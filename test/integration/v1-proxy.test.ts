@@ -262,3 +262,21 @@ describe("/v1/models", () => {
     expect((await missing.json<any>()).error.code).toBe("model_not_found");
   });
 });
+
+describe("recent failures", () => {
+  it("after a pool member timed out, the next requests go to the healthy member first (no second timeout)", async () => {
+    await useConfig({ ...twoHosts(), providers: twoHosts().providers.map((p) => ({ ...p, timeouts: { firstByteMs: 400 } })) });
+    let gpuCalls = 0;
+    hosts = both({
+      [`${gpu}/v1/chat/completions`]: () => (gpuCalls++, new Promise<Response>(() => {})),
+      [`${laptop}/llama/v1/chat/completions`]: () => hostJson(FIXTURES.chat),
+    });
+    const first = Date.now();
+    expect((await call("/v1/chat/completions", { json: { model: "coder", ...CHAT } })).headers.get("x-boocode-route")).toBe("laptop/tiny");
+    expect(Date.now() - first).toBeGreaterThanOrEqual(400);
+    const second = Date.now();
+    for (let i = 0; i < 3; i++) expect((await call("/v1/chat/completions", { json: { model: "coder", ...CHAT } })).headers.get("x-boocode-route")).toBe("laptop/tiny");
+    expect(Date.now() - second).toBeLessThan(400);
+    expect(gpuCalls).toBe(1);
+  });
+});
