@@ -67,7 +67,10 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
           if (idleError) throw idleError;
           if (done) {
             const rest = options.transform?.flush();
-            if (rest?.length) controller.enqueue(rest);
+            if (rest?.length) {
+              bytes += rest.length;
+              controller.enqueue(rest);
+            }
             controller.close();
             end({ kind: "complete" });
             return;
@@ -80,7 +83,8 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
         }
       } catch (err) {
         // A half-received event is dropped, not flushed: the client gets whole events, then the error.
-        const error = idleError ?? new RouterError(502, "the host's stream broke off before it was complete", "upstream_error", "upstream_stream_broken", null, {}, err);
+        const error =
+          idleError ?? (err instanceof RouterError ? err : new RouterError(502, "the host's stream broke off before it was complete", "upstream_error", "upstream_stream_broken", null, {}, err));
         controller.enqueue(encoder.encode(options.errorEvent(toRouterError(error))));
         controller.close();
         end({ kind: "error", error });

@@ -9,7 +9,8 @@ import { liveConfig } from "../config/load.js";
 import type { Handler, RouterRequest } from "../context.js";
 import { writeLog } from "../context.js";
 import type { Env } from "../env.js";
-import { RouterError, badUpstream, dialectFor } from "../errors.js";
+import { RouterError, badUpstream, dialectFor, errorPayload } from "../errors.js";
+import { AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
 import { json, maxBodyBytes, readJsonBody } from "../http.js";
 import { orderForSession, sessionTag } from "../resolver/affinity.js";
 import type { ModelRoute } from "../resolver/resolve.js";
@@ -39,6 +40,15 @@ export const InferenceBodySchema = z.looseObject({
   max_completion_tokens: tokenLimit,
   max_output_tokens: tokenLimit,
 });
+
+/**
+ * Non-streaming requests to these endpoints are sent to the host as streams and assembled here, so a client that
+ * disconnects cancels the generation (see stream/assemble.ts). Others (Anthropic, Responses) pass through as JSON.
+ */
+const ASSEMBLED = new Map<string, () => Assembler>([
+  ["/v1/chat/completions", () => new ChatCompletionAssembler()],
+  ["/v1/completions", () => new TextCompletionAssembler()],
+]);
 
 /** A route on the /v1 surface and the host endpoint it is forwarded to (the allowlist, DESIGN §7). */
 export function inferenceHandler(hostPath: string): Handler {
@@ -71,6 +81,7 @@ export async function proxyInference(request: RouterRequest, env: Env, raw: Reco
 /** Tries the candidates in order; moves on only when a host failed before answering (never once bytes were sent). */
 async function forward(request: RouterRequest, env: Env, raw: Record<string, unknown>, candidates: ModelRoute[], hostPath: string): Promise<Response> {
   const failures: { route: ModelRoute; error: RouterError }[] = [];
+  const assemble = raw.stream !== true && ASSEMBLED.has(hostPath);
   for (const route of candidates) {
     request.log.route = route.id;
     let error: RouterError;
@@ -79,13 +90,13 @@ async function forward(request: RouterRequest, env: Env, raw: Record<string, unk
         method: "POST",
         path: hostPath,
         clientHeaders: request.headers,
-        body: JSON.stringify({ ...raw, model: route.upstream }),
+        body: JSON.stringify(assemble ? { ...raw, model: route.upstream, stream: true, stream_options: { include_usage: true } } : { ...raw, model: route.upstream }),
         signal: request.signal,
       });
       request.log.ttfbMs = Date.now() - request.startedAt;
       if (hostResponse.ok) {
         markHealthy(route.provider);
-        return answer(request, route, hostResponse);
+        return answer(request, route, hostResponse, assemble ? ASSEMBLED.get(hostPath) : undefined);
       }
       error = await hostErrorToRouterError(route.provider.id, hostResponse);
     } catch (err) {
@@ -104,16 +115,23 @@ async function forward(request: RouterRequest, env: Env, raw: Record<string, unk
   });
 }
 
-async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response): Promise<Response> {
+async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, assembler?: () => Assembler): Promise<Response> {
   const headers = clientResponseHeaders(hostResponse.headers);
   headers.set("x-boocode-route", route.id);
   const isStream = (headers.get("content-type") ?? "").includes("text/event-stream");
   if (isStream && hostResponse.body) {
     request.logDeferred = true;
+    if (assembler) {
+      headers.set("content-type", "application/json");
+      // No compression on the way out: a compressor holds the heartbeat spaces back, and without those writes a
+      // client that left is never noticed (seen with wrangler dev, which compresses JSON like Cloudflare's edge).
+      headers.set("content-encoding", "identity");
+      headers.set("cache-control", "no-store, no-transform");
+    }
     const body = relay(hostResponse.body, {
-      transform: new ModelRewriter(route.id),
+      transform: assembler ? new AssembleTransform(assembler(), route.id) : new ModelRewriter(route.id),
       idleMs: route.provider.timeouts.idleMs,
-      errorEvent: errorEvent(dialectFor(new URL(request.url).pathname)),
+      errorEvent: assembler ? (error) => JSON.stringify(errorPayload(error)) : errorEvent(dialectFor(new URL(request.url).pathname)),
       onEnd: (outcome) => {
         request.log.outcome = outcome.kind;
         request.log.bytes = outcome.bytes;

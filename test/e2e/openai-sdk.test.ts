@@ -30,7 +30,7 @@ describe("boocode-local /v1 through wrangler dev, real llama-server hosts", () =
   it("lists both hosts' `tiny` as a/tiny and b/tiny, and the router-mode host's models, each with its per-slot window", async () => {
     const list = await client.models.list();
     const byId = Object.fromEntries(list.data.map((m) => [m.id, m as any]));
-    expect(Object.keys(byId).sort()).toEqual(["a/tiny", "b/tiny", "r/alpha", `r/${E2E.routerModeName}`]);
+    expect(Object.keys(byId).sort()).toEqual(["a/tiny", "b/tiny", "r/alpha", `r/${E2E.routerModeName}`, "s/slow"]);
     expect(byId["a/tiny"]).toMatchObject({ object: "model", owned_by: "a", context_length: 32768 });
     expect(byId["b/tiny"]).toMatchObject({ object: "model", owned_by: "b", context_length: 16384 });
     expect(byId["r/alpha"]).toMatchObject({ object: "model", owned_by: "r", context_length: 32768 });

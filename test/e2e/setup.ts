@@ -5,6 +5,7 @@
  * - host `b`: another model also named `tiny` (same name, other machine), 2 slots of 16,384 (opencode's ~9,500);
  * - host `r`: llama-server in router mode with two models, `alpha` (a file in --models-dir) and
  *   `org/tiny-GGUF:Q4_K_M` (a preset: a name with `/` and `:`);
+ * - host `s`: a slow model (`slow`, 768-dim, ~90 tokens/s, no EOS bias) to watch cancellation on `/slots`;
  * - the router under `wrangler dev`, config pushed to its local KV state, client keys on.
  * Every host biases the EOS token (`--logit-bias 2+4`) so answers end by themselves, as agents expect.
  */
@@ -26,6 +27,7 @@ declare module "vitest" {
     hostA: string;
     hostB: string;
     hostR: string;
+    hostS: string;
     stateDir: string;
   }
 }
@@ -38,6 +40,7 @@ export default async function setup(project: TestProject) {
   const tinyA = await ensureModel("tiny-a", { seed: 1 });
   const tinyB = await ensureModel("tiny-b", { seed: 2 });
   const tinyC = await ensureModel("tiny-c", { seed: 3 });
+  const slow = await ensureModel("slow", { embd: 768, layers: 8, seed: 4 });
   const stateDir = resolve(".cache/e2e");
   rmSync(stateDir, { recursive: true, force: true });
   const modelsDir = `${stateDir}/models-r`;
@@ -46,10 +49,11 @@ export default async function setup(project: TestProject) {
   const preset = `${stateDir}/models-r.ini`;
   writeFileSync(preset, `[${E2E.routerModeName}]\nmodel = ${resolve(tinyB)}\n`);
 
-  const [hostA, hostB, hostR] = await Promise.all([
+  const [hostA, hostB, hostR, hostS] = await Promise.all([
     startLlamaServer({ model: tinyA, alias: "tiny", ctx: 65536, parallel: 2, apiKey: E2E.hostKey, extraArgs: EOS_BIAS, logFile: `${stateDir}/host-a.log` }),
     startLlamaServer({ model: tinyB, alias: "tiny", ctx: 32768, parallel: 2, extraArgs: EOS_BIAS, logFile: `${stateDir}/host-b.log` }),
     startLlamaServer({ modelsDir, modelsPreset: preset, ctx: 32768, parallel: 1, extraArgs: EOS_BIAS, logFile: `${stateDir}/host-r.log` }),
+    startLlamaServer({ model: slow, alias: "slow", ctx: 8192, parallel: 2, logFile: `${stateDir}/host-s.log` }),
   ]);
   const router = await startRouter({
     stateDir,
@@ -60,19 +64,21 @@ export default async function setup(project: TestProject) {
         { id: "a", label: "Host A (keyed)", baseUrl: hostA.url, auth: { apiKeySecret: "HOST_A_KEY" }, discover: true },
         { id: "b", label: "Host B", baseUrl: hostB.url, discover: true },
         { id: "r", label: "Router-mode host", baseUrl: hostR.url, discover: true },
+        { id: "s", label: "Slow host", baseUrl: hostS.url, discover: true },
       ],
       aliases: { pool: ["a/tiny", "b/tiny"] },
     },
   });
-  console.log(`e2e world ready in ${Date.now() - started} ms: router ${router.url}, a ${hostA.url}, b ${hostB.url}, r ${hostR.url}`);
+  console.log(`e2e world ready in ${Date.now() - started} ms: router ${router.url}, a ${hostA.url}, b ${hostB.url}, r ${hostR.url}, s ${hostS.url}`);
   project.provide("routerUrl", router.url);
   project.provide("hostA", hostA.url);
   project.provide("hostB", hostB.url);
   project.provide("hostR", hostR.url);
+  project.provide("hostS", hostS.url);
   project.provide("stateDir", stateDir);
 
   return async () => {
     await router.stop();
-    await Promise.all([hostA.stop(), hostB.stop(), hostR.stop()]);
+    await Promise.all([hostA.stop(), hostB.stop(), hostR.stop(), hostS.stop()]);
   };
 }
