@@ -3,10 +3,10 @@
  * the hosts' own `/v1/models` answers (probed in parallel, cached a few seconds per isolate). One source for
  * `GET /v1/models`, `GET /api/opencode-config`, the agent configs and `GET /api/catalog`, so they never disagree.
  */
-import type { Capability, ProvidersConfig } from "../config/schema.js";
+import type { Capability, Provider, ProvidersConfig } from "../config/schema.js";
 import type { Env } from "../env.js";
 import { listModels } from "../resolver/resolve.js";
-import { discover, type HostModel, type Probe } from "../upstream/discovery.js";
+import { discover, probeModelInfo, type HostModel, type Probe } from "../upstream/discovery.js";
 
 export type HostStatus = "online" | "loading" | "offline" | "unauthorized" | "unknown";
 
@@ -35,6 +35,8 @@ export interface CatalogModel {
   capabilities: Capability[];
   /** The host's `created` (unix seconds), when it reported one. */
   created?: number;
+  /** Router-mode hosts only: whether the model is loaded now (an unloaded one loads on its first request). */
+  loaded?: boolean;
 }
 
 export interface Catalog {
@@ -77,8 +79,10 @@ export async function buildCatalog(config: ProvidersConfig, env: Env, options: {
       maxOutputTokens: m.config?.maxOutputTokens,
       capabilities: m.config?.capabilities ?? [],
       created: host?.created,
+      loaded: host?.status === undefined ? undefined : host.status === "loaded",
     };
   });
+  if (live) await exactRouterModeWindows(config, env, models);
   return { providers, models, aliases: config.aliases, generatedAt: new Date().toISOString() };
 }
 
@@ -86,4 +90,59 @@ function hostStatusOf(probe: Extract<Probe, { ok: false }>): HostStatus {
   if (probe.code === "upstream_unauthorized") return "unauthorized";
   if (probe.status === 503) return "loading";
   return "offline";
+}
+
+/**
+ * A router-mode host lists launch arguments, not windows; for a LOADED model its `/props` gives the per-slot `n_ctx`
+ * exactly (one cached GET per loaded model, never loading one).
+ */
+async function exactRouterModeWindows(config: ProvidersConfig, env: Env, models: CatalogModel[]): Promise<void> {
+  await Promise.all(
+    models.map(async (m) => {
+      const provider = m.loaded && m.status === "online" ? providerOf(config, m.provider) : undefined;
+      if (!provider) return;
+      const props = await probeModelInfo(provider, env, "/props", m.upstream);
+      const window = props.ok ? windowFromProps(props.body) : undefined;
+      if (window) m.contextLength = window;
+    }),
+  );
+}
+
+/** The catalog of some providers only: what a request about one model needs, without probing unrelated hosts. */
+export function catalogFor(config: ProvidersConfig, env: Env, providerIds: readonly string[], options: { live?: boolean } = {}): Promise<Catalog> {
+  const providers = config.providers.filter((p) => providerIds.includes(p.id));
+  return buildCatalog({ ...config, providers, aliases: {} }, env, options);
+}
+
+export interface SlotUse {
+  total: number;
+  busy: number;
+}
+
+/**
+ * How many of the model's slots exist and are working right now, from the host's `/slots` (cached at most
+ * `maxAgeMs`). `null` when it cannot be known without side effects: host not online, router-mode model not loaded,
+ * or the host runs with `--no-slots`.
+ */
+export async function slotUse(config: ProvidersConfig, env: Env, model: CatalogModel, maxAgeMs = 1_000): Promise<SlotUse | null> {
+  const provider = model.status === "online" && model.loaded !== false ? providerOf(config, model.provider) : undefined;
+  if (!provider) return null;
+  const answer = await probeModelInfo(provider, env, "/slots", model.upstream, { maxAgeMs });
+  return (answer.ok && parseSlots(answer.body)) || null;
+}
+
+/** llama-server's `/slots`: one entry per slot with `is_processing`. */
+export function parseSlots(body: unknown): SlotUse | undefined {
+  if (!Array.isArray(body)) return undefined;
+  return { total: body.length, busy: body.filter((s) => (s as { is_processing?: unknown })?.is_processing === true).length };
+}
+
+/** llama-server's `/props`: `default_generation_settings.n_ctx` is the per-slot window. */
+export function windowFromProps(body: unknown): number | undefined {
+  const n = (body as { default_generation_settings?: { n_ctx?: unknown } })?.default_generation_settings?.n_ctx;
+  return typeof n === "number" && Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+function providerOf(config: ProvidersConfig, id: string): Provider | undefined {
+  return config.providers.find((p) => p.id === id);
 }

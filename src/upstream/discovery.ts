@@ -42,15 +42,26 @@ export function probeHost(provider: Provider, env: Env, now = Date.now()): Promi
 }
 
 async function fetchModels(provider: Provider, env: Env): Promise<Probe> {
+  const answer = await getHostJson(provider, env, "/v1/models");
+  return answer.ok ? { ok: true, models: parseModelList(answer.body), latencyMs: answer.latencyMs } : answer;
+}
+
+/** A host's JSON answer to a GET, or why there is none; never throws. */
+export type HostAnswer =
+  | { ok: true; body: unknown; latencyMs: number }
+  | { ok: false; error: string; status: number; code: string | null; latencyMs: number };
+
+/** GETs a read-only host endpoint with the probe deadline; failures become a value (the catalog reports them). */
+async function getHostJson(provider: Provider, env: Env, path: string): Promise<HostAnswer> {
   const started = Date.now();
   try {
-    const response = await callHost(provider, env, { method: "GET", path: "/v1/models", timeoutMs: Math.min(PROBE_TIMEOUT_MS, provider.timeouts.firstByteMs) });
+    const response = await callHost(provider, env, { method: "GET", path, timeoutMs: Math.min(PROBE_TIMEOUT_MS, provider.timeouts.firstByteMs) });
     const latencyMs = Date.now() - started;
     if (!response.ok) {
       const error = await hostErrorToRouterError(provider.id, response);
       return { ok: false, error: error.message, status: error.status, code: error.code, latencyMs };
     }
-    return { ok: true, models: parseModelList(await response.json()), latencyMs };
+    return { ok: true, body: await response.json(), latencyMs };
   } catch (err) {
     const known = err instanceof RouterError ? err : undefined;
     return { ok: false, error: known?.message ?? "probe failed", status: known?.status ?? 502, code: known?.code ?? null, latencyMs: Date.now() - started };
@@ -70,7 +81,7 @@ export function parseModelList(body: unknown): HostModel[] {
       name: entry.id,
       aliases: Array.isArray(entry.aliases) ? entry.aliases.filter((a: unknown): a is string => typeof a === "string" && a !== entry.id) : [],
       created: num(entry.created),
-      contextLength: num(meta.n_ctx) ?? perSlotFromArgs(args),
+      contextLength: num(meta.n_ctx) ?? (args.length ? perSlotFromArgs(args, num(meta.n_ctx_train) ?? num(entry.context_length)) : undefined),
       contextTrain: num(meta.n_ctx_train) ?? num(entry.context_length),
       status: typeof entry.status?.value === "string" ? entry.status.value : undefined,
     }];
@@ -78,18 +89,25 @@ export function parseModelList(body: unknown): HostModel[] {
 }
 
 /**
- * Router mode lists each model's launch arguments; the per-slot window is `--ctx-size / --parallel`, which is what
- * one request can use (a loaded model's `/props` says the same). Unknown when either flag is absent.
+ * Router mode lists each model's launch arguments instead of `meta.n_ctx`; the per-slot window follows from them as
+ * llama-server computes it (checked against its `/slots` on b11669): `--ctx-size` (absent or 0: the trained length)
+ * split over the `--parallel` slots, unless the KV cache is unified (`--kv-unified`, or no `--parallel` at all,
+ * whose auto mode unifies), when each slot may use all of it; capped at the trained length. A loaded model's
+ * `/props` says the same exactly (the catalog asks it); unknown when the flags leave it open.
  */
-function perSlotFromArgs(args: unknown[]): number | undefined {
+function perSlotFromArgs(args: unknown[], train?: number): number | undefined {
+  const has = (...names: string[]) => args.some((a) => typeof a === "string" && names.includes(a));
   const flag = (...names: string[]) => {
     const i = args.findIndex((a) => typeof a === "string" && names.includes(a));
     const value = i >= 0 ? Number(args[i + 1]) : NaN;
-    return Number.isInteger(value) && value > 0 ? value : undefined;
+    return Number.isInteger(value) && value >= 0 ? value : undefined;
   };
-  const ctx = flag("--ctx-size", "-c");
+  const ctx = flag("--ctx-size", "-c") || train;
   const parallel = flag("--parallel", "-np");
-  return ctx && parallel ? Math.floor(ctx / parallel) : undefined;
+  if (!ctx) return undefined;
+  const unified = has("--kv-unified", "-kvu") || (parallel === undefined && !has("--no-kv-unified", "-no-kvu"));
+  const perSlot = unified ? ctx : parallel ? Math.floor(ctx / parallel) : undefined;
+  return perSlot && train ? Math.min(perSlot, train) : perSlot;
 }
 
 /**
@@ -109,7 +127,30 @@ export async function discover(providers: Provider[], env: Env, options: { all?:
   return { names, probes };
 }
 
+/** What one model's read-only host endpoints say: `/props` (settings, window, template) or `/slots` (slot use). */
+export type ModelInfoEndpoint = "/props" | "/slots";
+
+const infoCache = new Map<string, { at: number; answer: Promise<HostAnswer> }>();
+
+/**
+ * `GET /props` or `GET /slots` about one model, as `?model=NAME&autoload=false`: a router-mode host then answers
+ * for that model WITHOUT loading it (400 "model is not loaded" instead; a plain `/slots` is a 400 there), and a
+ * single-model host ignores both parameters. Never `/slots?action=...` or `POST /props` (DESIGN §7): this asks only.
+ * Cached like the model list; `maxAgeMs` shortens that for what changes fast (slot use).
+ */
+export function probeModelInfo(provider: Provider, env: Env, endpoint: ModelInfoEndpoint, upstream: string, options: { maxAgeMs?: number; now?: number } = {}): Promise<HostAnswer> {
+  const now = options.now ?? Date.now();
+  const path = `${endpoint}?${new URLSearchParams({ model: upstream, autoload: "false" })}`;
+  const key = `${provider.id} ${provider.baseUrl} ${path}`;
+  const hit = infoCache.get(key);
+  if (hit && now - hit.at < Math.min(options.maxAgeMs ?? FRESH_MS, FRESH_MS)) return hit.answer;
+  const answer = getHostJson(provider, env, path);
+  infoCache.set(key, { at: now, answer });
+  return answer;
+}
+
 /** For tests. */
 export function resetDiscoveryCache(): void {
   cache.clear();
+  infoCache.clear();
 }

@@ -52,7 +52,10 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const logFile = createWriteStream(routerLogPath(options.stateDir));
   for (const stream of [child.stdout!, child.stderr!]) {
     stream.on("data", (d) => {
+      // The whole output goes to the log file; memory keeps the last MAX_OUTPUT characters (a runaway log cannot
+      // take the test process down with it).
       output += d;
+      if (output.length > MAX_OUTPUT) output = output.slice(-MAX_OUTPUT / 2);
       logFile.write(d);
     });
   }
@@ -83,6 +86,9 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     },
   };
 }
+
+/** Characters of router output kept in memory for the log-line assertions. */
+const MAX_OUTPUT = 16 << 20;
 
 export const routerLogPath = (stateDir: string) => join(stateDir, "router.log");
 

@@ -1,0 +1,19 @@
+/**
+ * `GET /api/catalog[?live=false]`: every provider with its health and every model with its effective window
+ * (DESIGN §5). `live=false` answers from the config alone, probing nothing (status `unknown`).
+ */
+import { buildCatalog } from "../catalog/catalog.js";
+import { liveConfig } from "../config/load.js";
+import type { Handler } from "../context.js";
+import { badRequest } from "../errors.js";
+import { json } from "../http.js";
+
+const LIVE: Record<string, boolean> = { true: true, "1": true, false: false, "0": false };
+
+export const catalogHandler: Handler = async (request, env) => {
+  const param = request.query.live;
+  const live = param === undefined ? true : typeof param === "string" ? LIVE[param] : undefined;
+  if (live === undefined) throw badRequest("query parameter live must be true or false", "invalid_query", "live");
+  const catalog = await buildCatalog((await liveConfig(env)).config, env, { live });
+  return json(catalog, { headers: { "cache-control": "no-store" } });
+};
