@@ -8,9 +8,19 @@ export default defineConfig({
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
-        bindings: { ROUTER_API_KEYS: "test-key-1,test-key-2", CONFIG_REFRESH_MS: "0", ROUTER_MAX_BODY_BYTES: "1048576", GPU_KEY: "sk-upstream-SECRET-gpu", ACCESS_ID: "access-id-SECRET", ACCESS_SECRET: "access-SECRET-value" },
+        bindings: {
+          ROUTER_API_KEYS: "test-key-1,test-key-2",
+          CONFIG_REFRESH_MS: "0",
+          ROUTER_MAX_BODY_BYTES: "1048576",
+          GPU_KEY: "sk-upstream-SECRET-gpu",
+          ACCESS_ID: "access-id-SECRET",
+          ACCESS_SECRET: "access-SECRET-value",
+          ROUTER_ADMIN_KEY: "admin-SECRET-key-7c1",
+          ROUTER_CORS_ORIGINS: "https://app.boocode.test, http://localhost:5173/",
+        },
       },
     }),
   ],
-  test: { include: ["test/integration/**/*.test.ts"], silent: "passed-only" },
+  // secret-scan: no secret value in any response or console line of the suite (DESIGN §7).
+  test: { include: ["test/integration/**/*.test.ts"], setupFiles: ["test/helpers/secret-scan.ts"], silent: "passed-only" },
 });

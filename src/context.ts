@@ -4,6 +4,7 @@
  */
 import type { IRequest } from "itty-router";
 import type { Env } from "./env.js";
+import { redactSecrets } from "./secrets.js";
 
 export interface LogFields {
   requestId: string;
@@ -23,6 +24,8 @@ export type RouterRequest = IRequest & {
   requestId: string;
   startedAt: number;
   log: LogFields;
+  /** The allowed browser Origin of a cross-origin request (src/cors.ts). */
+  corsOrigin?: string;
   /** Set by a handler whose response body writes the log line itself when the stream ends. */
   logDeferred?: boolean;
 };
@@ -39,5 +42,5 @@ export function requestIdFor(request: Request): string {
 
 export function writeLog(request: RouterRequest): void {
   request.log.durationMs = Date.now() - request.startedAt;
-  console.log(JSON.stringify(request.log));
+  console.log(redactSecrets(JSON.stringify(request.log)));
 }

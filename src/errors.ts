@@ -4,6 +4,7 @@
  * `body.error.message`, so the envelope never degrades to a bare string. Handlers throw {@link RouterError};
  * {@link errorResponse} renders it in one place.
  */
+import { redactSecrets } from "./secrets.js";
 
 export type ErrorType =
   | "invalid_request_error"
@@ -37,11 +38,13 @@ export class RouterError extends Error {
     /** Logged, never sent: the underlying cause (may name internals). */
     readonly internal?: unknown,
   ) {
-    super(message);
+    super(redactSecrets(message));
   }
 
   body(): ErrorBody {
-    return { message: this.message, type: this.type, param: this.param, code: this.code, ...this.extra };
+    const body = { message: this.message, type: this.type, param: this.param, code: this.code, ...this.extra };
+    // `extra` holds facts a host reported (n_ctx, ...): a host's text is redacted like the message.
+    return Object.keys(this.extra).length ? (JSON.parse(redactSecrets(JSON.stringify(body))) as ErrorBody) : body;
   }
 }
 

@@ -45,7 +45,7 @@ export async function readBodyText(request: Request, limit: number): Promise<str
 }
 
 /** Parses a JSON body and validates it; zod's issues go into the 400 message with their paths. */
-export async function readJsonBody<S extends z.ZodType>(request: Request, schema: S, limit: number): Promise<{ raw: Record<string, unknown>; body: z.infer<S> }> {
+export async function readJsonBody<S extends z.ZodType>(request: Request, schema: S, limit: number, options: { arrays?: boolean } = {}): Promise<{ raw: Record<string, unknown>; body: z.infer<S> }> {
   const text = await readBodyText(request, limit);
   if (text.trim() === "") throw badRequest("request body is empty; expected a JSON object");
   let raw: unknown;
@@ -54,7 +54,7 @@ export async function readJsonBody<S extends z.ZodType>(request: Request, schema
   } catch (err) {
     throw badRequest(`request body is not valid JSON: ${(err as Error).message}`, "invalid_json");
   }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badRequest("request body must be a JSON object", "invalid_body");
+  if (typeof raw !== "object" || raw === null || (Array.isArray(raw) && !options.arrays)) throw badRequest("request body must be a JSON object", "invalid_body");
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];

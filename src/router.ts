@@ -3,8 +3,11 @@
  * the /v1 inference routes map one-to-one to llama-server endpoints.
  */
 import { Router } from "itty-router";
+import { adminLoraGetHandler, adminLoraPostHandler, adminModelHandler, adminPropsHandler, adminSlotActionHandler, adminSlotsHandler } from "./admin.js";
 import { authenticate } from "./auth.js";
 import type { RouterRequest } from "./context.js";
+import { learnSecrets } from "./secrets.js";
+import { addCorsHeaders, checkOrigin, preflightResponse } from "./cors.js";
 import { requestIdFor, writeLog } from "./context.js";
 import type { Env } from "./env.js";
 import { RouterError, dialectFor, errorResponse, notFound, toRouterError } from "./errors.js";
@@ -43,7 +46,8 @@ const KNOWN_PATHS = new Map<string, string>([
   ...INFERENCE_ROUTES.map((p) => [p, "POST"] as [string, string]),
 ]);
 
-function withContext(request: RouterRequest): void {
+function withContext(request: RouterRequest, env: Env): void {
+  learnSecrets(env);
   request.requestId = requestIdFor(request);
   request.startedAt = Date.now();
   request.log = { requestId: request.requestId, method: request.method, path: new URL(request.url).pathname };
@@ -55,6 +59,15 @@ function withContext(request: RouterRequest): void {
 function clientProduct(userAgent: string | null): string | undefined {
   const first = userAgent?.split(" ")[0];
   return first && /^[\w.\-/@]{1,64}$/.test(first) ? first : undefined;
+}
+
+/** Before auth: a browser's preflight carries no key. A disallowed Origin is refused here (403), allowed ones remembered. */
+function withCors(request: RouterRequest, env: Env): Response | undefined {
+  const origin = checkOrigin(request, env);
+  if (origin === undefined) return undefined;
+  request.corsOrigin = origin;
+  if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) return preflightResponse(origin);
+  return undefined;
 }
 
 async function withAuth(request: RouterRequest, env: Env): Promise<void> {
@@ -80,13 +93,25 @@ function renderError(err: unknown, request: RouterRequest): Response {
 
 function finish(response: Response, request: RouterRequest): Response {
   response.headers.set("x-request-id", request.requestId);
+  if (request.corsOrigin) addCorsHeaders(response, request.corsOrigin);
+  response.headers.set("server-timing", serverTiming(request));
   request.log.status = response.status;
   if (!request.logDeferred) writeLog(request);
   return response;
 }
 
+/**
+ * `Server-Timing` (DESIGN §9): when the host's answer began and when the router's headers went out, both from the
+ * request's arrival. A connect phase is not measurable from a Worker (fetch exposes no connect event).
+ */
+function serverTiming(request: RouterRequest): string {
+  const parts = [`router;desc="headers sent";dur=${Date.now() - request.startedAt}`];
+  if (request.log.ttfbMs !== undefined) parts.unshift(`upstream;desc="host first byte";dur=${request.log.ttfbMs}`);
+  return parts.join(", ");
+}
+
 export const router = Router<RouterRequest, Args>({
-  before: [withContext, withAuth],
+  before: [withContext, withCors, withAuth],
   catch: renderError,
   finally: [finish],
 });
@@ -105,4 +130,11 @@ router.post("/api/tokenize", tokenizeHandler);
 router.post("/api/detokenize", detokenizeHandler);
 router.post("/api/chat", chatHandler);
 router.post("/api/arena", arenaHandler);
+router.get("/admin/:provider/slots", adminSlotsHandler);
+router.post("/admin/:provider/slots/:id", adminSlotActionHandler);
+router.post("/admin/:provider/props", adminPropsHandler);
+router.get("/admin/:provider/lora-adapters", adminLoraGetHandler);
+router.post("/admin/:provider/lora-adapters", adminLoraPostHandler);
+router.post("/admin/:provider/models/load", adminModelHandler("load"));
+router.post("/admin/:provider/models/unload", adminModelHandler("unload"));
 router.all("*", missing);

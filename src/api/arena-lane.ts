@@ -5,6 +5,7 @@
  * Pull-based: one read of the host at a time, when the merged stream asks for it.
  */
 import { RouterError, badUpstream, type ErrorBody } from "../errors.js";
+import { redactSecrets } from "../secrets.js";
 import { SseDecoder, type SseEvent } from "../stream/sse-decoder.js";
 
 export interface ArenaResult {
@@ -162,7 +163,7 @@ function errorBody(error: unknown): ErrorBody {
   const e = (typeof error === "object" && error !== null ? error : { message: String(error) }) as Record<string, unknown>;
   return {
     ...e,
-    message: typeof e.message === "string" && e.message ? e.message : "the model's stream failed",
+    message: typeof e.message === "string" && e.message ? redactSecrets(e.message) : "the model's stream failed",
     type: typeof e.type === "string" ? e.type : "upstream_error",
     param: typeof e.param === "string" ? e.param : null,
     code: typeof e.code === "string" ? e.code : null,

@@ -1,6 +1,7 @@
 /** Talking to the Worker under test and giving it a providers config through its KV binding. */
 import { SELF, env } from "cloudflare:test";
 import type { ProvidersConfigInput } from "../../src/config/schema.js";
+import { scanResponse } from "./secret-scan.js";
 
 export const KEY = "test-key-1";
 
@@ -16,7 +17,11 @@ export function call(path: string, init: RequestInit & { json?: unknown; key?: s
     body = JSON.stringify(init.json);
     headers.set("content-type", "application/json");
   }
-  return SELF.fetch(`https://router.test${path}`, { ...init, headers, body, method: init.method ?? (body ? "POST" : "GET") });
+  const method = init.method ?? (body ? "POST" : "GET");
+  return SELF.fetch(`https://router.test${path}`, { ...init, headers, body, method }).then((response) => {
+    scanResponse(`${method} ${path}`, response);
+    return response;
+  });
 }
 
 /** Every test gets its own host names, so the per-isolate discovery cache never leaks between tests. */
