@@ -22,6 +22,11 @@ export class ChatCompletionAssembler {
   #first?: Json;
   #choices = new Map<number, Json>();
   #usage?: Json;
+
+  /** The host's final usage (token counts), once it arrived. */
+  get usage(): Json | undefined {
+    return this.#usage;
+  }
   #timings?: Json;
 
   add(chunk: Json): void {
@@ -72,6 +77,11 @@ export class TextCompletionAssembler {
   #first?: Json;
   #choices = new Map<number, Json>();
   #usage?: Json;
+
+  /** The host's final usage (token counts), once it arrived. */
+  get usage(): Json | undefined {
+    return this.#usage;
+  }
   #timings?: Json;
 
   add(chunk: Json): void {

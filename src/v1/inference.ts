@@ -4,7 +4,7 @@
  * the ORIGINAL JSON forwarded with only `model` changed, so parameters the router does not know still pass.
  * Answers come back with the composite id in every `model` member; streams are relayed chunk by chunk.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { liveConfig } from "../config/load.js";
 import type { Handler, RouterRequest } from "../context.js";
 import { writeLog } from "../context.js";
@@ -128,23 +128,33 @@ async function answer(request: RouterRequest, route: ModelRoute, hostResponse: R
       headers.set("content-encoding", "identity");
       headers.set("cache-control", "no-store, no-transform");
     }
+    const assembling = assembler ? new AssembleTransform(assembler(), route.id) : undefined;
     const body = relay(hostResponse.body, {
-      transform: assembler ? new AssembleTransform(assembler(), route.id) : new ModelRewriter(route.id),
+      transform: assembling ?? new ModelRewriter(route.id),
       idleMs: route.provider.timeouts.idleMs,
       errorEvent: assembler ? (error) => JSON.stringify(errorPayload(error)) : errorEvent(dialectFor(new URL(request.url).pathname)),
       onEnd: (outcome) => {
         request.log.outcome = outcome.kind;
         request.log.bytes = outcome.bytes;
         if (outcome.error) request.log.error = outcome.error.message;
+        logTokens(request, assembling?.assembler.usage);
         writeLog(request);
       },
     });
     return new Response(body, { status: hostResponse.status, headers });
   }
-  return jsonAnswer(route, hostResponse, headers);
+  return jsonAnswer(request, route, hostResponse, headers);
 }
 
-async function jsonAnswer(route: ModelRoute, hostResponse: Response, headers: Headers): Promise<Response> {
+/** Token counts for the log line, when the host reported them (non-streaming answers; a relayed stream is not parsed). */
+function logTokens(request: RouterRequest, usage: unknown): void {
+  const u = usage as { prompt_tokens?: unknown; completion_tokens?: unknown; input_tokens?: unknown; output_tokens?: unknown } | undefined;
+  const prompt = u?.prompt_tokens ?? u?.input_tokens;
+  const completion = u?.completion_tokens ?? u?.output_tokens;
+  if (typeof prompt === "number" && typeof completion === "number") request.log.tokens = { prompt, completion };
+}
+
+async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostResponse: Response, headers: Headers): Promise<Response> {
   const bytes = new Uint8Array(await hostResponse.arrayBuffer());
   const rewritten = rewriteModelValues(bytes, new TextEncoder().encode(JSON.stringify(route.id)));
   let body: unknown;
@@ -157,6 +167,7 @@ async function jsonAnswer(route: ModelRoute, hostResponse: Response, headers: He
     // A 200 that carries an error object is an error.
     throw await hostErrorToRouterError(route.provider.id, new Response(JSON.stringify(body), { status: 502 }));
   }
+  logTokens(request, (body as { usage?: unknown }).usage);
   fillOpenAiGaps(body);
   return json(body, { status: hostResponse.status, headers });
 }

@@ -9,11 +9,11 @@
  * - the router under `wrangler dev`, config pushed to its local KV state, client keys on.
  * Every host biases the EOS token (`--logit-bias 2+4`) so answers end by themselves, as agents expect.
  */
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { TestProject } from "vitest/node";
 import { ensureLlamaServer, ensureModel, startLlamaServer } from "./support/llama-server.js";
-import { startRouter } from "./support/router.js";
+import { routerLogPath, startRouter } from "./support/router.js";
 
 export const E2E = {
   clientKey: "e2e-client-key-7f3a",
@@ -80,5 +80,13 @@ export default async function setup(project: TestProject) {
   return async () => {
     await router.stop();
     await Promise.all([hostA.stop(), hostB.stop(), hostR.stop(), hostS.stop()]);
+    // DESIGN §7: no secret in any log line. The router's whole output of the run (every request of every suite,
+    // agents included) must not hold the client key or the host key.
+    const output = readFileSync(routerLogPath(stateDir), "utf8");
+    const leaked = Object.entries({ clientKey: E2E.clientKey, hostKey: E2E.hostKey }).filter(([, value]) => output.includes(value));
+    if (leaked.length) {
+      process.exitCode = 1; // vitest reports a teardown error but would still exit 0
+      throw new Error(`the router's output holds secret values: ${leaked.map(([name]) => name).join(", ")} (${routerLogPath(stateDir)})`);
+    }
   };
 }

@@ -43,7 +43,7 @@ describe("POST /api/chat", () => {
     expect(body).toMatchObject({ object: "chat.completion", model: "gpu/qwen", usage: { completion_tokens: 4, prompt_tokens: 26 } });
     expect(body.choices[0]).toMatchObject({ index: 0, message: { role: "assistant" } });
     expect(hosts.calls[0]!.json()).toEqual({ model: "tiny", ...CHAT, extra_param: 1, stream: true, stream_options: { include_usage: true } });
-    expect(logs.find((l) => l.path === "/api/chat")).toMatchObject({ purpose: "compaction", route: "gpu/qwen", status: 200 });
+    expect(logs.find((l) => l.path === "/api/chat")).toMatchObject({ purpose: "compaction", route: "gpu/qwen", status: 200, tokens: { prompt: 26, completion: 4 } });
   });
 
   it("streaming: asks the host for the final usage chunk even when the client said no, and relays every chunk", async () => {
