@@ -27,17 +27,22 @@ export async function callHost(provider: Provider, env: Env, options: HostCallOp
   const url = hostUrl(provider, options.path);
 
   for (let attempt = 1; ; attempt++) {
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+    // The deadline covers the answer's headers only: it is disarmed once they arrive, because a signal that fires
+    // later would cut a long generation's body mid-stream (the body then belongs to the idle watchdog).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
     try {
       return await fetch(url, { method: options.method, headers, body: options.body, signal });
     } catch (err) {
       if (options.signal?.aborted) throw err;
-      if (deadline.aborted) throw upstreamTimeout(`provider "${provider.id}" did not answer within ${timeoutMs} ms`);
+      if (deadline.signal.aborted) throw upstreamTimeout(`provider "${provider.id}" did not answer within ${timeoutMs} ms`);
       // workerd reports a dead pooled connection and a refused one alike ("Network connection lost"), so any
       // failure before the response gets one retry; a refused connection fails again at once.
       if (attempt === 1) continue;
       throw hostUnreachable(`provider "${provider.id}" is unreachable`, err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -26,12 +26,37 @@ export function fakeHosts(handlers: Record<string, HostHandler>) {
     if (!handler) throw new Error(`No fake host for ${request.method} ${request.url}`);
     const signal = init?.signal ?? undefined;
     if (signal?.aborted) throw signal.reason;
-    return await new Promise<Response>((resolve, reject) => {
+    const response = await new Promise<Response>((resolve, reject) => {
       signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
       Promise.resolve(handler(request, body)).then(resolve, reject);
     });
+    return signal && response.body ? bodyTiedTo(response, signal) : response;
   });
   return { calls, restore: () => spy.mockRestore() };
+}
+
+/** As a real fetch does: a signal that fires after the headers errors the body that is still arriving. */
+function bodyTiedTo(response: Response, signal: AbortSignal): Response {
+  const reader = response.body!.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      signal.addEventListener("abort", () => {
+        try {
+          controller.error(signal.reason);
+        } catch {}
+        reader.cancel(signal.reason).catch(() => {});
+      }, { once: true });
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 const enc = new TextEncoder();

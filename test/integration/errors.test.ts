@@ -147,6 +147,27 @@ describe("host failures while streaming", () => {
     expect(JSON.parse(data[3]!)).toEqual({ error: { message: expect.stringMatching(/broke off/), type: "upstream_error", param: null, code: "upstream_stream_broken" } });
   });
 
+  it("a stream that runs longer than firstByteMs is not cut: that deadline covers the headers only", async () => {
+    // firstByteMs is 300 here; this host answers at once, then sends an event every 100 ms for ~1 s.
+    const paced = () => {
+      let i = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (i >= events.length) return controller.close();
+          if (i > 0) await new Promise((r) => setTimeout(r, 100));
+          controller.enqueue(new TextEncoder().encode(events[i++]!));
+        },
+      });
+      return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    };
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: paced });
+    const started = Date.now();
+    const data = await readEvents(await call("/v1/chat/completions", { json: { ...CHAT, stream: true } }));
+    expect(Date.now() - started).toBeGreaterThan(500);
+    expect(data.at(-1)).toBe("[DONE]");
+    expect(data.some((d) => d.includes('"error"'))).toBe(false);
+  });
+
   it("a host that stalls mid-stream is cut after idleMs with one error event", async () => {
     hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostStream(events, { after: 2, kind: "stall" }) });
     const started = Date.now();
