@@ -7,7 +7,7 @@
  * Each model goes through `proxyInference`, the one inference path, under a sub-request of its own (its own log line,
  * `arenaIndex`, same request id), so one failing model yields its `result` with `error` while the others go on.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Handler, RouterRequest } from "../context.js";
 import { writeLog } from "../context.js";
 import { maxBodyBytes, readJsonBody } from "../http.js";

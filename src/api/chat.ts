@@ -4,7 +4,7 @@
  * `/v1/chat/completions`, with `purpose` in the log line. Usage is always reported at the end: llama-server puts
  * `usage` in every non-streaming answer, and a stream is asked for its final usage chunk.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Handler } from "../context.js";
 import { maxBodyBytes, readJsonBody } from "../http.js";
 import { InferenceBodySchema, proxyInference } from "../v1/inference.js";

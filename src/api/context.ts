@@ -5,7 +5,7 @@
  * its `/tokenize` with `add_special` (the BOS a chat request gets; without it the count is one short). Checked in
  * the e2e tier against the host's own `usage.prompt_tokens` for the same messages.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { catalogFor } from "../catalog/catalog.js";
 import { liveConfig } from "../config/load.js";
 import type { Handler } from "../context.js";

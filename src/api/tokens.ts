@@ -3,7 +3,7 @@
  * `{ model, tokens }` -> `{ model, content }`, by the model's own host (its tokenizer is the model's). Options the
  * host knows (`add_special`, `parse_special`, `with_pieces`) pass through.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Handler } from "../context.js";
 import { badUpstream } from "../errors.js";
 import { json, maxBodyBytes, readJsonBody } from "../http.js";

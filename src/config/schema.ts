@@ -5,7 +5,7 @@
  *
  * Plain TypeScript, no Workers API: exported to Node through `boocode-router/resolver`.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** Provider ids become the first segment of every composite id, so they must be URL- and log-safe. */
 const SLUG = /^[a-z0-9][a-z0-9-]*$/;
