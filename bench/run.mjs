@@ -1,0 +1,668 @@
+#!/usr/bin/env node
+// `npm run bench [-- --quick] [-- --out DIR]`: the router's benchmark (DESIGN §11, issue #7).
+//
+// One client (this process: Node's fetch, undici, keep-alive) drives the same upstream five ways, interleaved round by
+// round so machine noise hits all alike:
+//   direct       the upstream itself
+//   native       bench/floor-worker.js /native/...: a Worker that pipes the body without touching it (reference)
+//   floor        bench/floor-worker.js: a pass-through Worker that moves every chunk through JS unchanged, the least
+//                any Worker pays that must see the bytes (the router rewrites `model` in each chunk); same runtime as
+//                `npm start`. Router minus floor is what the router's code costs.
+//   npm start    the router, built and served by scripts/start.mjs (workerd, no dev server)
+//   npm run dev  the router under wrangler dev (scripts/dev.mjs)
+// Upstreams: the real llama-server on the project's tiny model (-t 1) and bench/synthetic-upstream.mjs, which streams
+// llama-server-shaped chunks as fast as it can. The router has client auth on (a key), both hosts configured with
+// discover:false and a configured model (no probe in the path), pushed to local KV with `npm run config -- push --local`.
+//
+// Writes bench/results/<stamp>.md (the table) and <stamp>.json (figures, date, commit, machine, versions), plus the
+// per-request samples in <stamp>.raw.json (gitignored). --quick (CI: catches a broken bench) runs few requests and
+// writes .cache/bench-results/quick-latest.{md,json}. Installs llama-server and writes the model itself when missing.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import os from "node:os";
+import { join, resolve } from "node:path";
+import { gzipSync } from "node:zlib";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const ROOT = resolve(new URL("..", import.meta.url).pathname);
+process.chdir(ROOT);
+const argv = process.argv.slice(2);
+const QUICK = argv.includes("--quick");
+const outArg = argv.indexOf("--out");
+// A quick run only proves the bench works: its table goes to .cache (ignored by git), not to bench/results.
+const OUT_DIR = resolve(outArg >= 0 ? argv[outArg + 1] : QUICK ? ".cache/bench-results" : "bench/results");
+const WORK = resolve(".cache/bench");
+const LOGS = join(WORK, "logs");
+const CLIENT_KEY = "bench-client-key-3c9e";
+const TOKENS = 64;
+const LLAMA_SLOTS = 8;
+const started = Date.now();
+
+/** Request counts. Full: the figures in the README. Quick: enough to exercise every code path in well under a minute. */
+const PLAN = QUICK
+  ? { warmup: 5, streamRounds: 2, streamPerRound: 8, jsonRounds: 2, jsonPerRound: 4, concRounds: 1, conc: { 16: 1, 64: 1 }, memoryRequests: 512, hopRequests: 50, discoveryRequests: 5, arenaRounds: 2 }
+  : { warmup: 30, streamRounds: 10, streamPerRound: 30, jsonRounds: 10, jsonPerRound: 20, concRounds: 6, conc: { 16: 4, 64: 2 }, memoryRequests: 10_000, hopRequests: 1_000, discoveryRequests: 100, arenaRounds: 10 };
+
+const log = (...a) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`, ...a);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Processes
+
+const children = [];
+
+function startProcess(name, cmd, args, { env = {}, pipeStdout = false } = {}) {
+  mkdirSync(LOGS, { recursive: true });
+  const logFile = join(LOGS, `${name}.log`);
+  const fd = openSync(logFile, "w");
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    detached: true, // own process group: stop() reaches workerd and wrangler's children too
+    stdio: ["ignore", pipeStdout ? "pipe" : fd, fd],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", FORCE_COLOR: "0", ...env },
+  });
+  closeSync(fd);
+  const exited = new Promise((r) => child.once("exit", r));
+  const proc = {
+    name, child, logFile, pid: child.pid,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try { process.kill(-child.pid, "SIGTERM"); } catch {}
+      const t = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 5_000);
+      await exited;
+      clearTimeout(t);
+      try { process.kill(-child.pid, "SIGKILL"); } catch {}
+    },
+    tail: () => { try { return readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n"); } catch { return ""; } },
+  };
+  children.push(proc);
+  return proc;
+}
+
+/** First JSON line the process prints on stdout ({"port"} / {"url"}). */
+function firstJsonLine(proc, timeoutMs = 60_000) {
+  return new Promise((ok, fail) => {
+    let buf = "";
+    const timer = setTimeout(() => fail(new Error(`${proc.name} printed nothing in ${timeoutMs} ms:\n${proc.tail()}`)), timeoutMs);
+    proc.child.stdout.on("data", (d) => {
+      buf += d;
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) {
+        clearTimeout(timer);
+        ok(JSON.parse(buf.slice(0, nl)));
+      }
+    });
+    proc.child.once("exit", (code) => fail(new Error(`${proc.name} exited (${code}):\n${proc.tail()}`)));
+  });
+}
+
+async function waitHealthy(proc, url, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited (${proc.child.exitCode}):\n${proc.tail()}`);
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (res.ok) return;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`${proc.name} not healthy at ${url} after ${timeoutMs} ms:\n${proc.tail()}`);
+    await sleep(100);
+  }
+}
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+async function cleanup() {
+  await Promise.all(children.map((c) => c.stop().catch(() => {})));
+}
+process.on("SIGINT", () => cleanup().finally(() => process.exit(130)));
+process.on("SIGTERM", () => cleanup().finally(() => process.exit(143)));
+
+/** The CPU time (ms) a process has used, and its resident memory (KiB), from /proc. */
+function procStat(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
+  return { cpuMs: (ticks * 1000) / 100, rssKiB: rss }; // USER_HZ is 100 on Linux
+}
+
+/** Descendants of pid whose command is `name` (e.g. the workerd that miniflare spawned). */
+function descendants(pid, name) {
+  const out = [];
+  const walk = (p) => {
+    let kids = [];
+    try {
+      for (const task of execFileSync("ls", [`/proc/${p}/task`], { encoding: "utf8" }).split("\n").filter(Boolean)) {
+        kids.push(...readFileSync(`/proc/${p}/task/${task}/children`, "utf8").split(" ").filter(Boolean).map(Number));
+      }
+    } catch {}
+    for (const k of kids) {
+      try {
+        if (readFileSync(`/proc/${k}/comm`, "utf8").trim() === name) out.push(k);
+      } catch {}
+      walk(k);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Setup: llama-server, model, config
+
+const LAUNCHER = join(process.env.LLAMA_SERVER_DIR ?? resolve(".cache/llama-server"), "bin", "llama-server");
+
+function ensureLlamaServer() {
+  if (existsSync(LAUNCHER)) return;
+  log("installing llama-server (scripts/install-llama-server.sh)");
+  const r = spawnSync("bash", ["scripts/install-llama-server.sh"], { stdio: ["ignore", "ignore", "inherit"] });
+  if (r.status !== 0 || !existsSync(LAUNCHER)) throw new Error("llama-server install failed");
+}
+
+/** The project's tiny model, as test/e2e/support/llama-server.ts ensureModel("tiny-a") writes it (same file, reused). */
+function ensureModel() {
+  const path = resolve(".cache/models/tiny-a.gguf");
+  const args = { embd: 64, layers: 2, ctx: 65536, seed: 1 };
+  const wanted = JSON.stringify(args);
+  if (existsSync(path) && existsSync(`${path}.args.json`) && readFileSync(`${path}.args.json`, "utf8") === wanted) return path;
+  mkdirSync(resolve(".cache/models"), { recursive: true });
+  const flags = Object.entries(args).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  execFileSync(process.execPath, ["scripts/make-tiny-gguf.mjs", path, ...flags], { stdio: ["ignore", "ignore", "inherit"] });
+  writeFileSync(`${path}.args.json`, wanted);
+  return path;
+}
+
+function pushConfig(config, stateDir) {
+  const file = join(WORK, "llama-providers.json");
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  const r = spawnSync(process.execPath, ["scripts/config.mjs", "push", "--local", "--persist-to", stateDir], {
+    env: { ...process.env, LLAMA_PROVIDERS_PATH: file, WRANGLER_SEND_METRICS: "false", CI: "1" },
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`config push failed:\n${r.stdout}\n${r.stderr}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Client
+
+const now = () => performance.now();
+const decoder = new TextDecoder();
+
+function chatBody(model, stream, extra = {}) {
+  return JSON.stringify({ model, stream, max_tokens: TOKENS, ignore_eos: true, messages: [{ role: "user", content: "Write something." }], ...extra });
+}
+
+/** One streamed request: TTFT (first data event with content), events, [DONE] seen, total time. */
+async function streamOnce(t, extraBody) {
+  const t0 = now();
+  let ttft = NaN;
+  let chunks = 0;
+  let done = false;
+  let failure;
+  try {
+    const res = await fetch(t.url, { method: "POST", headers: t.headers, body: chatBody(t.model, true, extraBody) });
+    if (res.status !== 200) {
+      failure = `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`;
+    } else {
+      let pending = "";
+      for await (const bytes of res.body) {
+        pending += decoder.decode(bytes, { stream: true });
+        let end;
+        while ((end = pending.indexOf("\n\n")) >= 0) {
+          const event = pending.slice(0, end);
+          pending = pending.slice(end + 2);
+          if (!event.startsWith("data: ")) continue;
+          if (event === "data: [DONE]") { done = true; continue; }
+          chunks++;
+          if (event.startsWith('data: {"error"')) failure = `stream error: ${event.slice(6, 206)}`;
+          else if (Number.isNaN(ttft) && event.includes('"content":"') && !event.includes('"content":""')) ttft = now() - t0;
+        }
+      }
+      if (!done && !failure) failure = "stream ended without [DONE]";
+    }
+  } catch (err) {
+    failure = `network: ${err.cause?.message ?? err.message}`;
+  }
+  return { ok: !failure, ttft, chunks, ms: now() - t0, failure };
+}
+
+async function jsonOnce(t) {
+  const t0 = now();
+  let failure;
+  try {
+    const res = await fetch(t.url, { method: "POST", headers: t.headers, body: chatBody(t.model, false) });
+    const text = await res.text();
+    if (res.status !== 200) failure = `HTTP ${res.status}: ${text.slice(0, 200)}`;
+    else if (!text.includes('"choices"')) failure = `bad body: ${text.slice(0, 200)}`;
+  } catch (err) {
+    failure = `network: ${err.cause?.message ?? err.message}`;
+  }
+  return { ok: !failure, ms: now() - t0, failure };
+}
+
+/** c workers, each doing n streamed requests back to back. Aggregate chunks/s over the batch's wall time. */
+async function concurrent(t, c, n) {
+  const t0 = now();
+  const per = await Promise.all(Array.from({ length: c }, async () => {
+    const out = [];
+    for (let i = 0; i < n; i++) out.push(await streamOnce(t));
+    return out;
+  }));
+  const wall = now() - t0;
+  const samples = per.flat();
+  const chunks = samples.reduce((s, r) => s + r.chunks, 0);
+  return { wall, chunks, chunksPerSec: (chunks * 1000) / wall, samples };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Statistics
+
+function pct(values, p) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  return v[Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1))];
+}
+const median = (v) => pct(v, 50);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main
+
+const TARGETS = ["direct", "native", "floor", "start", "dev"];
+const TARGET_LABEL = { direct: "direct", native: "native pipe", floor: "floor", start: "npm start", dev: "npm run dev" };
+const UPSTREAMS = ["llama", "synth"];
+const UPSTREAM_LABEL = { llama: "llama-server", synth: "synthetic" };
+
+async function main() {
+  rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(LOGS, { recursive: true });
+  ensureLlamaServer();
+  const model = ensureModel();
+
+  // Upstreams.
+  const llamaPort = await freePort();
+  const llama = startProcess("llama-server", LAUNCHER, ["--host", "127.0.0.1", "--port", String(llamaPort), "-t", "1", "-m", model, "--alias", "tiny", "-c", String(LLAMA_SLOTS * 1024), "-np", String(LLAMA_SLOTS)]);
+  const synth = startProcess("synthetic-upstream", process.execPath, ["bench/synthetic-upstream.mjs", "--chunks", String(TOKENS)], { pipeStdout: true });
+  const synthUrl = `http://127.0.0.1:${(await firstJsonLine(synth)).port}`;
+  const llamaUrl = `http://127.0.0.1:${llamaPort}`;
+
+  // Router config: both hosts configured (discover:false, a configured model: no probe in the path), plus a
+  // discovering provider on the same llama-server for the "discovery on" row, plus 4 arena models on the synthetic host.
+  const stateDir = join(WORK, "state");
+  pushConfig({
+    version: 1,
+    providers: [
+      { id: "llama", baseUrl: llamaUrl, discover: false, models: [{ id: "tiny" }] },
+      { id: "synth", baseUrl: synthUrl, discover: false, models: [{ id: "tiny" }, { id: "arena-1", upstream: "tiny" }, { id: "arena-2", upstream: "tiny" }, { id: "arena-3", upstream: "tiny" }, { id: "arena-4", upstream: "tiny" }] },
+      { id: "llamad", baseUrl: llamaUrl, discover: true, models: [] },
+    ],
+    aliases: {},
+  }, stateDir);
+
+  // The three Workers, started together (wrangler dev is the slow one).
+  const [floorPort, startPort, devPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const floor = startProcess("floor", process.execPath, ["bench/serve-floor.mjs", "--port", String(floorPort), "--upstream", `llama=${llamaUrl}`, "--upstream", `synth=${synthUrl}`], { pipeStdout: true });
+  const buildDir = join(WORK, "worker");
+  const start = startProcess("npm-start", process.execPath, ["scripts/start.mjs", "--port", String(startPort), "--persist-to", stateDir, "--outdir", buildDir, "--var", `ROUTER_API_KEYS:${CLIENT_KEY}`]);
+  const dev = startProcess("npm-run-dev", process.execPath, ["scripts/dev.mjs", "--port", String(devPort), "--persist-to", stateDir, "--inspector-port", String(inspectorPort), "--show-interactive-dev-session=false", "--var", `ROUTER_API_KEYS:${CLIENT_KEY}`]);
+  const floorUrl = (await firstJsonLine(floor)).url;
+  const startUrl = `http://127.0.0.1:${startPort}`;
+  const devUrl = `http://127.0.0.1:${devPort}`;
+  await Promise.all([waitHealthy(llama, `${llamaUrl}/health`), waitHealthy(start, `${startUrl}/health`), waitHealthy(dev, `${devUrl}/health`)]);
+  log(`ready: llama ${llamaUrl}, synthetic ${synthUrl}, floor ${floorUrl}, npm start ${startUrl}, npm run dev ${devUrl}`);
+
+  const auth = { "content-type": "application/json", authorization: `Bearer ${CLIENT_KEY}` };
+  const target = (base, path, model) => ({ url: base + path, model, headers: auth });
+  const T = {
+    direct: { llama: target(llamaUrl, "/v1/chat/completions", "tiny"), synth: target(synthUrl, "/v1/chat/completions", "tiny") },
+    native: { llama: target(floorUrl, "/native/llama/v1/chat/completions", "tiny"), synth: target(floorUrl, "/native/synth/v1/chat/completions", "tiny") },
+    floor: { llama: target(floorUrl, "/llama/v1/chat/completions", "tiny"), synth: target(floorUrl, "/synth/v1/chat/completions", "tiny") },
+    start: { llama: target(startUrl, "/v1/chat/completions", "llama/tiny"), synth: target(startUrl, "/v1/chat/completions", "synth/tiny") },
+    dev: { llama: target(devUrl, "/v1/chat/completions", "llama/tiny"), synth: target(devUrl, "/v1/chat/completions", "synth/tiny") },
+  };
+
+  // The router must really rewrite and really check keys, or the comparison is meaningless.
+  const probe = await fetch(T.start.synth.url, { method: "POST", headers: auth, body: chatBody("synth/tiny", false) }).then((r) => r.json());
+  if (probe.model !== "synth/tiny") throw new Error(`npm start did not rewrite model: ${JSON.stringify(probe).slice(0, 300)}`);
+  const unauth = await fetch(T.start.synth.url, { method: "POST", headers: { "content-type": "application/json" }, body: chatBody("synth/tiny", false) });
+  await unauth.arrayBuffer();
+  if (unauth.status !== 401) throw new Error(`npm start accepted a request without a key (${unauth.status})`);
+
+  const results = { stream: {}, json: {}, conc: {}, failures: {} };
+  const failures = Object.fromEntries(TARGETS.map((t) => [t, []]));
+  const count = (tgt, samples) => { for (const s of samples) if (!s.ok) failures[tgt].push(s.failure); };
+  const order = (round) => TARGETS.map((_, i) => TARGETS[(i + round) % TARGETS.length]);
+
+  log("warmup");
+  for (const up of UPSTREAMS) for (const tgt of TARGETS) for (let i = 0; i < PLAN.warmup; i++) await streamOnce(T[tgt][up]);
+
+  // 1. Streamed, c=1: TTFT and chunks/s from the same requests.
+  for (const up of UPSTREAMS) {
+    log(`streamed c=1, ${UPSTREAM_LABEL[up]}`);
+    const acc = Object.fromEntries(TARGETS.map((t) => [t, { samples: [], wall: 0 }]));
+    for (let r = 0; r < PLAN.streamRounds; r++) {
+      for (const tgt of order(r)) {
+        const t0 = now();
+        for (let i = 0; i < PLAN.streamPerRound; i++) acc[tgt].samples.push(await streamOnce(T[tgt][up]));
+        acc[tgt].wall += now() - t0;
+      }
+    }
+    results.stream[up] = {};
+    for (const tgt of TARGETS) {
+      const { samples, wall } = acc[tgt];
+      count(tgt, samples);
+      const ok = samples.filter((s) => s.ok);
+      results.stream[up][tgt] = {
+        n: samples.length,
+        ttftP50: median(ok.map((s) => s.ttft)), ttftP99: pct(ok.map((s) => s.ttft), 99),
+        chunksPerSec: (ok.reduce((s, x) => s + x.chunks, 0) * 1000) / wall,
+        streamP50: median(ok.map((s) => s.ms)), streamP99: pct(ok.map((s) => s.ms), 99),
+        samples: samples.map((s) => [round3(s.ttft), round3(s.ms), s.chunks, s.ok ? 1 : 0]),
+      };
+    }
+  }
+
+  // 2. Non-streamed, c=1: end-to-end time.
+  for (const up of UPSTREAMS) {
+    log(`non-streamed c=1, ${UPSTREAM_LABEL[up]}`);
+    const acc = Object.fromEntries(TARGETS.map((t) => [t, []]));
+    for (let r = 0; r < PLAN.jsonRounds; r++) {
+      for (const tgt of order(r)) for (let i = 0; i < PLAN.jsonPerRound; i++) acc[tgt].push(await jsonOnce(T[tgt][up]));
+    }
+    results.json[up] = {};
+    for (const tgt of TARGETS) {
+      count(tgt, acc[tgt]);
+      const ok = acc[tgt].filter((s) => s.ok).map((s) => s.ms);
+      results.json[up][tgt] = { n: acc[tgt].length, p50: median(ok), p99: pct(ok, 99), samples: acc[tgt].map((s) => round3(s.ms)) };
+    }
+  }
+
+  // 3. Streamed at c=16 and c=64: aggregate chunks/s.
+  for (const c of [16, 64]) {
+    for (const up of UPSTREAMS) {
+      log(`streamed c=${c}, ${UPSTREAM_LABEL[up]}`);
+      const acc = Object.fromEntries(TARGETS.map((t) => [t, []]));
+      for (let r = 0; r < PLAN.concRounds; r++) for (const tgt of order(r)) acc[tgt].push(await concurrent(T[tgt][up], c, PLAN.conc[c]));
+      (results.conc[c] ??= {})[up] = {};
+      for (const tgt of TARGETS) {
+        const rounds = acc[tgt];
+        const samples = rounds.flatMap((x) => x.samples);
+        count(tgt, samples);
+        const ok = samples.filter((s) => s.ok);
+        const perStream = ok.map((s) => (s.chunks * 1000) / s.ms);
+        results.conc[c][up][tgt] = {
+          n: samples.length,
+          chunksPerSec: (rounds.reduce((s, x) => s + x.chunks, 0) * 1000) / rounds.reduce((s, x) => s + x.wall, 0),
+          roundChunksPerSec: rounds.map((x) => Math.round(x.chunksPerSec)),
+          perStreamP50: median(perStream), perStreamP99: pct(perStream, 1),
+          streamP50: median(ok.map((s) => s.ms)), streamP99: pct(ok.map((s) => s.ms), 99),
+        };
+      }
+    }
+  }
+
+  // 4. Discovery on: a model only the host's /v1/models names (llamad/tiny), through npm start.
+  log("discovery on (npm start, llama-server)");
+  {
+    const t = target(startUrl, "/v1/chat/completions", "llamad/tiny");
+    const base = target(startUrl, "/v1/chat/completions", "llama/tiny");
+    const on = [], off = [];
+    for (let i = 0; i < PLAN.discoveryRequests; i++) {
+      on.push(await streamOnce(t));
+      off.push(await streamOnce(base));
+    }
+    count("start", on);
+    count("start", off);
+    const okOn = on.filter((s) => s.ok), okOff = off.filter((s) => s.ok);
+    results.discovery = {
+      n: on.length,
+      on: { ttftP50: median(okOn.map((s) => s.ttft)), ttftP99: pct(okOn.map((s) => s.ttft), 99) },
+      off: { ttftP50: median(okOff.map((s) => s.ttft)), ttftP99: pct(okOff.map((s) => s.ttft), 99) },
+    };
+  }
+
+  // 5. Arena: only if the router has /api/arena.
+  log("arena");
+  results.arena = await arena(startUrl, auth, T.start.synth);
+
+  // 6. Node hop: CPU the Node process of `npm start` spends while workerd serves requests.
+  log("node hop check");
+  const workerd = descendants(start.pid, "workerd");
+  {
+    const before = { node: procStat(start.pid), workerd: procStat(workerd[0]) };
+    const samples = [];
+    for (let i = 0; i < PLAN.hopRequests; i++) samples.push(await streamOnce(T.start.synth));
+    count("start", samples);
+    const after = { node: procStat(start.pid), workerd: procStat(workerd[0]) };
+    const owner = listenerOwner(startPort);
+    results.nodeHop = {
+      requests: samples.length,
+      nodeCpuUsPerRequest: ((after.node.cpuMs - before.node.cpuMs) * 1000) / samples.length,
+      workerdCpuUsPerRequest: ((after.workerd.cpuMs - before.workerd.cpuMs) * 1000) / samples.length,
+      listener: owner,
+    };
+  }
+
+  // 7. Memory: workerd RSS of `npm start` and of the floor before and after many streamed requests (synthetic, c=16).
+  // The floor's own growth is the platform's (workerd keeps memory it once used); a leak is growth beyond it.
+  log(`memory: ${PLAN.memoryRequests} streamed requests through npm start, then the floor`);
+  const floorWorkerd = descendants(floor.pid, "workerd");
+  results.memory = await memory(workerd[0], T.start.synth, (x) => count("start", x));
+  results.memoryFloor = await memory(floorWorkerd[0], T.floor.synth, (x) => count("floor", x));
+
+  results.failures = Object.fromEntries(TARGETS.map((t) => [t, { count: failures[t].length, examples: [...new Set(failures[t])].slice(0, 5) }]));
+
+  // 8. Bundle: what `wrangler deploy --dry-run --outdir` produced for npm start.
+  const bundle = readFileSync(join(buildDir, "index.js"));
+  results.bundle = { bytes: bundle.length, gzipBytes: gzipSync(bundle).length };
+
+  const meta = metadata(llamaUrl);
+  await cleanup();
+  meta.wallSeconds = Math.round((Date.now() - started) / 100) / 10;
+  write(meta, results);
+}
+
+async function memory(pid, t, onSamples) {
+  const rss = () => procStat(pid).rssKiB;
+  const points = [{ requests: 0, rssKiB: rss() }];
+  const c = 16;
+  let done = 0;
+  const step = PLAN.memoryRequests / 4;
+  while (done < PLAN.memoryRequests) {
+    const n = Math.min(step, PLAN.memoryRequests - done);
+    const r = await concurrent(t, c, Math.ceil(n / c));
+    onSamples(r.samples);
+    done += r.samples.length;
+    points.push({ requests: done, rssKiB: rss() });
+  }
+  await sleep(2_000);
+  points.push({ requests: done, rssKiB: rss(), note: "after 2 s idle" });
+  // Growth after the first quarter (warm-up: JIT, pools, the heap reaching its working size).
+  return { points, beforeKiB: points[0].rssKiB, warmKiB: points[1].rssKiB, afterKiB: points.at(-1).rssKiB };
+}
+
+function listenerOwner(port) {
+  try {
+    const line = execFileSync("ss", ["-ltnpH", `sport = :${port}`], { encoding: "utf8" }).trim();
+    return /users:\(\("([^"]+)"/.exec(line)?.[1] ?? line;
+  } catch {
+    return "unknown (ss not available)";
+  }
+}
+
+async function arena(base, headers, single) {
+  const models = ["synth/arena-1", "synth/arena-2", "synth/arena-3", "synth/arena-4"];
+  const probe = await fetch(`${base}/api/arena`, { method: "POST", headers, body: "{}" }).catch(() => undefined);
+  const text = probe ? await probe.text() : "";
+  if (!probe || probe.status === 404) return { available: false };
+  // The baseline is the same 4 models streamed AT ONCE through /v1 (the slowest of the 4 = that run's wall time), so
+  // that the difference is what the Arena's merging costs, not how the host copes with 4 streams at a time.
+  const walls = [];
+  const singles = [];
+  let failed = 0;
+  for (let r = 0; r < PLAN.arenaRounds; r++) {
+    const four = await Promise.all(models.map((m) => streamOnce({ ...single, model: m })));
+    failed += four.filter((s) => !s.ok).length;
+    if (four.every((s) => s.ok)) singles.push(Math.max(...four.map((s) => s.ms)));
+    const t0 = now();
+    try {
+      const res = await fetch(`${base}/api/arena`, { method: "POST", headers, body: JSON.stringify({ models, messages: [{ role: "user", content: "Write something." }], max_tokens: TOKENS, ignore_eos: true }) });
+      const body = await res.text();
+      if (res.status !== 200 || !/event: done/.test(body) || /"error"/.test(body)) failed++;
+      else walls.push(now() - t0);
+    } catch {
+      failed++;
+    }
+  }
+  const slowest = median(singles);
+  return { available: true, n: walls.length, failed, wallP50: median(walls), wallP99: pct(walls, 99), slowestSingleP50: slowest, probeStatus: probe.status, probe: text.slice(0, 100) };
+}
+
+const round3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
+
+function metadata(llamaUrl) {
+  const git = (...a) => { try { return execFileSync("git", a, { encoding: "utf8" }).trim(); } catch { return ""; } };
+  const version = (pkg) => { try { return JSON.parse(readFileSync(`node_modules/${pkg}/package.json`, "utf8")).version; } catch { return "?"; } };
+  let llamaVersion = "?";
+  {
+    const r = spawnSync(LAUNCHER, ["--version"], { encoding: "utf8" });
+    llamaVersion = /version: .*/.exec(`${r.stdout}\n${r.stderr}`)?.[0] ?? "?";
+  }
+  let workerdVersion = "?";
+  try { workerdVersion = execFileSync("node_modules/.bin/workerd", ["--version"], { encoding: "utf8" }).trim(); } catch {}
+  let osName = os.type();
+  try { osName = /PRETTY_NAME="([^"]+)"/.exec(readFileSync("/etc/os-release", "utf8"))?.[1] ?? osName; } catch {}
+  const status = git("status", "--porcelain", "--", "src", "scripts", "bench", "wrangler.toml", "package.json");
+  return {
+    date: new Date().toISOString(),
+    mode: QUICK ? "quick" : "full",
+    commit: git("rev-parse", "--short", "HEAD") + (status ? " (+ uncommitted changes)" : ""),
+    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), os: `${osName}, kernel ${os.release()}`, loadAvg: os.loadavg().map((x) => x.toFixed(2)) },
+    versions: { node: process.version, wrangler: version("wrangler"), miniflare: version("miniflare"), workerd: `${workerdVersion} (npm ${version("workerd")})`, llamaServer: llamaVersion },
+    setup: { tokens: TOKENS, llamaServerArgs: `-t 1 -np ${LLAMA_SLOTS} -c ${LLAMA_SLOTS * 1024}, tiny model (n_embd 64, 2 layers)`, plan: PLAN, client: "Node fetch (undici), keep-alive, in the bench process" },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Report
+
+const TARGETS_MET = "met";
+const TARGETS_MISSED = "**missed**";
+
+function write(meta, r) {
+  const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "–");
+  const n0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
+  const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : "–");
+  const rows = [];
+  const targets = [];
+  const row = (figure, up, v, fmt, target = "", met) => {
+    rows.push(`| ${figure} | ${up} | ${fmt(v.direct)} | ${fmt(v.native)} | ${fmt(v.floor)} | ${fmt(v.start)} | ${fmt(v.dev)} | ${ratio(v.floor, v.direct)} | ${ratio(v.start, v.floor)} | ${ratio(v.start, v.native)} | ${ratio(v.start, v.direct)} | ${ratio(v.dev, v.floor)} | ${target} | ${met === undefined ? "" : met ? TARGETS_MET : TARGETS_MISSED} |`);
+    if (met !== undefined) targets.push({ figure: `${figure} (${up})`, target, met });
+  };
+  const pick = (obj, key) => Object.fromEntries(TARGETS.map((t) => [t, obj[t]?.[key]]));
+
+  for (const up of UPSTREAMS) {
+    const s = r.stream[up];
+    const p50 = pick(s, "ttftP50"), p99 = pick(s, "ttftP99");
+    row("TTFT c=1, p50 (ms)", UPSTREAM_LABEL[up], p50, f, `start ≤ floor + 0.5 ms (${f(p50.start - p50.floor, 2)})`, p50.start - p50.floor <= 0.5);
+    row("TTFT c=1, p99 (ms)", UPSTREAM_LABEL[up], p99, f, `start ≤ floor + 5 ms (${f(p99.start - p99.floor, 2)})`, p99.start - p99.floor <= 5);
+  }
+  for (const up of UPSTREAMS) {
+    const j = r.json[up];
+    row("non-streamed e2e c=1, p50 (ms)", UPSTREAM_LABEL[up], pick(j, "p50"), f);
+    row("non-streamed e2e c=1, p99 (ms)", UPSTREAM_LABEL[up], pick(j, "p99"), f);
+  }
+  for (const c of [1, 16, 64]) {
+    for (const up of UPSTREAMS) {
+      const src = c === 1 ? r.stream[up] : r.conc[c][up];
+      const cps = pick(src, "chunksPerSec");
+      row(`chunks/s c=${c}`, UPSTREAM_LABEL[up], cps, n0, `start ≥ 95% of floor (${f((cps.start / cps.floor) * 100, 1)}%)`, cps.start >= 0.95 * cps.floor);
+      row(`  stream time c=${c}, p50 (ms)`, UPSTREAM_LABEL[up], pick(src, "streamP50"), f);
+      row(`  stream time c=${c}, p99 (ms)`, UPSTREAM_LABEL[up], pick(src, "streamP99"), f);
+    }
+  }
+  const failed = Object.fromEntries(TARGETS.map((t) => [t, r.failures[t].count]));
+  row("failed requests", "both", failed, (x) => String(x), "start: 0", failed.start === 0);
+
+  const extra = [];
+  const a = r.arena;
+  if (!a.available) {
+    extra.push(`| Arena, 4 models (wall vs the slowest of the 4 streamed at once via /v1) | n/a (no /api/arena yet) | ≤ slowest + 5 ms | n/a |`);
+  } else {
+    const met = a.failed === 0 && a.wallP50 - a.slowestSingleP50 <= 5;
+    extra.push(`| Arena, 4 models on the synthetic host | wall p50 ${f(a.wallP50)} ms, p99 ${f(a.wallP99)} ms; the same 4 at once via /v1, slowest p50 ${f(a.slowestSingleP50)} ms (${f(a.wallP50 - a.slowestSingleP50)} ms over); ${a.failed} failed | ≤ slowest + 5 ms | ${met ? TARGETS_MET : TARGETS_MISSED} |`);
+    targets.push({ figure: "Arena", target: "≤ slowest + 5 ms", met });
+  }
+  const gzKiB = r.bundle.gzipBytes / 1024;
+  extra.push(`| Worker bundle (wrangler deploy --dry-run) | ${f(r.bundle.bytes / 1024, 1)} KiB, **${f(gzKiB, 1)} KiB gzipped** | ≤ 100 KiB gzipped | ${gzKiB <= 100 ? TARGETS_MET : TARGETS_MISSED} |`);
+  targets.push({ figure: "bundle", target: "≤ 100 KiB gzipped", met: gzKiB <= 100 });
+  const m = r.memory, mf = r.memoryFloor;
+  const mib = (k) => k / 1024;
+  const signed = (x) => `${x >= 0 ? "+" : ""}${f(x, 1)}`;
+  const series = (x) => x.points.map((p) => f(mib(p.rssKiB), 0)).join(" → ");
+  const warmGrowth = (x) => mib(x.afterKiB - x.warmKiB);
+  // Flat: after warm-up the router grows no more than the floor does on the same requests (+8 MiB of slack).
+  const flat = warmGrowth(m) <= Math.max(0, warmGrowth(mf)) + 8;
+  extra.push(`| workerd RSS over ${m.points.at(-2).requests.toLocaleString("en-US")} streamed requests (c=16, synthetic), MiB | npm start ${series(m)} (${signed(warmGrowth(m))} after the first quarter); floor ${series(mf)} (${signed(warmGrowth(mf))}) | flat: after warm-up ≤ the floor's growth + 8 MiB | ${flat ? TARGETS_MET : TARGETS_MISSED} |`);
+  targets.push({ figure: "memory", target: "flat", met: flat });
+  const h = r.nodeHop;
+  extra.push(`| Node hop (npm start) | listener owned by \`${h.listener}\`; Node process CPU ${f(h.nodeCpuUsPerRequest, 1)} µs/request vs workerd ${f(h.workerdCpuUsPerRequest, 1)} µs/request (${h.requests} streamed requests) | no Node in the request path | ${h.listener === "workerd" ? TARGETS_MET : TARGETS_MISSED} |`);
+  const d = r.discovery;
+  extra.push(`| discovery on (npm start, llama-server, model known only from /v1/models) | TTFT p50 ${f(d.on.ttftP50)} ms, p99 ${f(d.on.ttftP99)} ms vs configured model ${f(d.off.ttftP50)} / ${f(d.off.ttftP99)} ms (${d.n} each, alternating) | – | |`);
+
+  const failureNotes = TARGETS.filter((t) => r.failures[t].count).map((t) => `- ${TARGET_LABEL[t]}: ${r.failures[t].count} failed, e.g. ${r.failures[t].examples.map((e) => `\`${e.replace(/`/g, "'")}\``).join("; ")}`);
+  const missed = targets.filter((t) => !t.met);
+  const md = [
+    `## Bench ${meta.mode === "quick" ? "(--quick: too few requests for conclusions) " : ""}${meta.date.slice(0, 16).replace("T", " ")} UTC, commit ${meta.commit}`,
+    "",
+    `Machine: ${meta.machine.cpu}, ${meta.machine.cores} cores, ${meta.machine.memoryGiB} GiB, ${meta.machine.os}. ` +
+      `Node ${meta.versions.node}, wrangler ${meta.versions.wrangler}, miniflare ${meta.versions.miniflare}, workerd ${meta.versions.workerd}, llama-server ${meta.versions.llamaServer}. ` +
+      `Upstreams: llama-server (${meta.setup.llamaServerArgs}) and the synthetic host; ${TOKENS} tokens per request (ignore_eos). Client: ${meta.setup.client}. Wall time ${meta.wallSeconds} s.`,
+    "",
+    "| figure | upstream | direct | native pipe | floor | npm start | npm run dev | floor/direct | start/floor | start/native | start/direct | dev/floor | target (npm start) | |",
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
+    ...rows,
+    "",
+    "| figure | result | target | |",
+    "|---|---|---|---|",
+    ...extra,
+    "",
+    missed.length ? `Targets missed: ${missed.map((t) => t.figure).join("; ")}.` : "Every npm start target met.",
+    ...(failureNotes.length ? ["", "Failures:", ...failureNotes] : []),
+    "",
+    "Columns: direct = the upstream itself; native pipe = a Worker that returns the host's body untouched (workerd pumps it, no JS per chunk; " +
+      "only a Worker that never looks at the bytes can do this); floor = the same Worker moving every chunk through JS unchanged " +
+      "(a read loop into an IdentityTransformStream, the cheapest way to see each chunk, and what the router's byte-level `model` rewrite needs): " +
+      "the platform floor the targets compare against; npm start / npm run dev = the router (client key checked, `model` rewritten). " +
+      "TTFT: request start to the first SSE event with content. chunks/s: SSE data events received by all streams / wall time of the batches " +
+      "(c=1: one stream at a time; c=16/64: that many streams at once, each running requests back to back). Stream time: request start to [DONE]. " +
+      "Interleaved: each round runs every path in rotated order.",
+  ].join("\n");
+
+  mkdirSync(OUT_DIR, { recursive: true });
+  const stamp = QUICK ? "quick-latest" : meta.date.slice(0, 16).replace(/[-:]/g, "").replace("T", "-");
+  const { stream, json, ...rest } = r;
+  const strip = (o) => Object.fromEntries(Object.entries(o).map(([up, v]) => [up, Object.fromEntries(Object.entries(v).map(([t, x]) => [t, { ...x, samples: undefined }]))]));
+  writeFileSync(join(OUT_DIR, `${stamp}.md`), md + "\n");
+  writeFileSync(join(OUT_DIR, `${stamp}.json`), JSON.stringify({ ...meta, results: { stream: strip(stream), json: strip(json), ...rest }, targets }, null, 2) + "\n");
+  if (!QUICK) {
+    writeFileSync(join(OUT_DIR, `${stamp}.raw.json`), JSON.stringify({ ...meta, results: r }) + "\n");
+  }
+  console.log(md);
+  log(`wrote ${join(OUT_DIR, stamp)}.{md,json}${QUICK ? "" : " (+ .raw.json)"}`);
+}
+
+main().catch(async (err) => {
+  console.error(err);
+  await cleanup();
+  process.exit(1);
+});
