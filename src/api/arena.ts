@@ -39,7 +39,7 @@ export const arenaHandler: Handler = async (request, env) => {
   const lanes = body.models.map(
     (model, index) =>
       new ArenaLane(index, model, startedAt, (signal) =>
-        proxyInference(laneRequest(request, index, signal), env, chat, model, { hostPath: "/v1/chat/completions", purpose: "arena" }),
+        proxyInference(laneRequest(request, index, signal), env, chat, model, { hostPath: "/v1/chat/completions", purpose: "arena", readByScript: true }),
       ),
   );
   request.logDeferred = true;

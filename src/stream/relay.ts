@@ -21,6 +21,12 @@ export interface RelayOptions {
   errorEvent: (error: RouterError) => string;
   /** Called once when the relay ends, however it ends. */
   onEnd?: (outcome: RelayOutcome) => void;
+  /**
+   * The relayed body is read by JavaScript in this isolate (an Arena lane), not by the runtime's response pump. A JS
+   * TransformStream then hands each chunk over directly; the native pipe would cost a trip through the runtime per
+   * chunk (measured: Arena of 4 on the synthetic host, 27.7 -> 23 ms p50).
+   */
+  readByScript?: boolean;
 }
 
 export interface RelayOutcome {
@@ -29,13 +35,13 @@ export interface RelayOutcome {
   error?: RouterError;
 }
 
-/** workerd's native byte pipe when present; a standard identity TransformStream elsewhere. */
-const newPipe: () => TransformStream<Uint8Array, Uint8Array> =
-  typeof IdentityTransformStream === "function" ? () => new IdentityTransformStream() : () => new TransformStream<Uint8Array, Uint8Array>();
+/** workerd's native byte pipe when the runtime reads the body and it exists; a standard identity TransformStream otherwise. */
+export const newPipe = (readByScript: boolean): TransformStream<Uint8Array, Uint8Array> =>
+  !readByScript && typeof IdentityTransformStream === "function" ? new IdentityTransformStream() : new TransformStream<Uint8Array, Uint8Array>();
 
 export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  const { readable, writable } = newPipe();
+  const { readable, writable } = newPipe(options.readByScript ?? false);
   const writer = writable.getWriter();
   let bytes = 0;
   let ended = false;

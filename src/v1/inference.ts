@@ -63,6 +63,8 @@ export interface ProxyOptions {
   hostPath: string;
   /** Why the app sent it (`chat | compaction | task | arena`); goes into the log line. */
   purpose?: string;
+  /** The answer's body is read by JavaScript in this isolate (an Arena lane), not sent to a client (see relay). */
+  readByScript?: boolean;
 }
 
 /**
@@ -75,11 +77,12 @@ export async function proxyInference(request: RouterRequest, env: Env, raw: Reco
   const session = sessionKey(request.headers);
   if (session) request.log.session = sessionTag(session);
   const candidates = healthyFirst(orderForSession(await resolveRequestModel(config, model, env), session));
-  return forward(request, env, raw, candidates, options.hostPath);
+  return forward(request, env, raw, candidates, options);
 }
 
 /** Tries the candidates in order; moves on only when a host failed before answering (never once bytes were sent). */
-async function forward(request: RouterRequest, env: Env, raw: Record<string, unknown>, candidates: ModelRoute[], hostPath: string): Promise<Response> {
+async function forward(request: RouterRequest, env: Env, raw: Record<string, unknown>, candidates: ModelRoute[], options: ProxyOptions): Promise<Response> {
+  const { hostPath } = options;
   const failures: { route: ModelRoute; error: RouterError }[] = [];
   const assemble = raw.stream !== true && ASSEMBLED.has(hostPath);
   for (const route of candidates) {
@@ -96,7 +99,7 @@ async function forward(request: RouterRequest, env: Env, raw: Record<string, unk
       request.log.ttfbMs = Date.now() - request.startedAt;
       if (hostResponse.ok) {
         markHealthy(route.provider);
-        return answer(request, route, hostResponse, assemble ? ASSEMBLED.get(hostPath) : undefined);
+        return answer(request, route, hostResponse, assemble ? ASSEMBLED.get(hostPath) : undefined, options.readByScript);
       }
       error = await hostErrorToRouterError(route.provider.id, hostResponse);
     } catch (err) {
@@ -115,7 +118,7 @@ async function forward(request: RouterRequest, env: Env, raw: Record<string, unk
   });
 }
 
-async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, assembler?: () => Assembler): Promise<Response> {
+async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, assembler?: () => Assembler, readByScript = false): Promise<Response> {
   const headers = clientResponseHeaders(hostResponse.headers);
   headers.set("x-boocode-route", route.id);
   const isStream = (headers.get("content-type") ?? "").includes("text/event-stream");
@@ -132,6 +135,7 @@ async function answer(request: RouterRequest, route: ModelRoute, hostResponse: R
     const body = relay(hostResponse.body, {
       transform: assembling ?? new ModelRewriter(route.id),
       idleMs: route.provider.timeouts.idleMs,
+      readByScript,
       errorEvent: assembler ? (error) => JSON.stringify(errorPayload(error)) : errorEvent(dialectFor(new URL(request.url).pathname)),
       onEnd: (outcome) => {
         request.log.outcome = outcome.kind;

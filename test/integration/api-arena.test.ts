@@ -156,16 +156,27 @@ describe("POST /api/arena", () => {
     await waitOnExecutionContext(ctx);
   });
 
-  it("a client that goes away while the hosts are still silent aborts every request", async () => {
+  it("a client that goes away while the hosts are still silent aborts every request once a host speaks", async () => {
+    // workerd notices a gone client only when it next writes to it: here h0 starts streaming 150 ms after the
+    // client left, h1 stays silent; both must be cancelled right after h0's first token.
     const aborted: number[] = [];
-    hosts = fakeHosts(
-      Object.fromEntries(
-        [0, 1].map((i) => [
-          `${h[i]}/v1/chat/completions`,
-          (req: Request) => new Promise<Response>((_, reject) => req.signal.addEventListener("abort", () => (aborted.push(i), reject(req.signal.reason)))),
-        ]),
-      ),
-    );
+    const enc = new TextEncoder();
+    const chunk = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "x" } }], object: "chat.completion.chunk" })}\n\n`;
+    hosts = fakeHosts({
+      [`${h[0]}/v1/chat/completions`]: async () => {
+        await sleep(200);
+        const body = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            await sleep(20);
+            controller.enqueue(enc.encode(chunk));
+          },
+          cancel: () => void aborted.push(0),
+        });
+        return new Response(body, { headers: { "content-type": "text/event-stream" } });
+      },
+      [`${h[1]}/v1/chat/completions`]: (req: Request) =>
+        new Promise<Response>((_, reject) => req.signal.addEventListener("abort", () => (aborted.push(1), reject(req.signal.reason)))),
+    });
     const request = new Request("https://router.test/api/arena", {
       method: "POST",
       headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
