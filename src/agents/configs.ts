@@ -75,7 +75,9 @@ export function codexToml(catalog: Catalog, origin: string, model: CatalogModel 
   ];
   if (model) {
     const limits = limitsOf(model);
-    lines.push(`model_context_window = ${limits.context}`, `model_max_output_tokens = ${limits.output}`);
+    // Codex 0.169 knows model_context_window (and compacts before it); it has no output-limit key (an unknown one
+    // only earns a warning), so the output limit is the host's to enforce.
+    lines.push(`model_context_window = ${limits.context}`);
   }
   lines.push(
     "",

@@ -120,6 +120,7 @@ describe("Claude Code and Codex CLI", () => {
     console.log(`router log for codex:\n${lines.map((l) => JSON.stringify(l)).join("\n")}`);
     expect(run.code, run.stderr.slice(-2000)).toBe(0);
     expect(lines.some((l) => l.path === "/v1/responses" && l.route === "b/tiny" && l.status === 200)).toBe(true);
+    expect(run.stderr, "codex accepts every key of the router's config.toml").not.toMatch(/config\.toml\)?: .* is ignored/);
     for (const line of lines) expect(line.route).toBe("b/tiny");
   });
 });

@@ -75,6 +75,7 @@ describe("GET /api/agent-config", () => {
     expect(text).toContain('wire_api = "responses"');
     expect(text).toContain('env_key = "BOOCODE_API_KEY"');
     expect(text).toContain("model_context_window = 32768");
+    expect(text).not.toContain("model_max_output_tokens"); // Codex 0.169 has no such key and warns about it
   });
 
   it("client=opencode is /api/opencode-config", async () => {
