@@ -17,17 +17,20 @@ const EMPTY = new Uint8Array(0);
 
 type Json = Record<string, any>;
 
-/** Merges `chat.completion.chunk`s into one `chat.completion` (content, reasoning, tool calls by index, usage). */
-export class ChatCompletionAssembler {
+/**
+ * What every streamed OpenAI answer has around its choices: the first chunk's id and created, the final usage, the
+ * host's timings, and choices merged by index. Subclasses say what one chunk adds to a choice.
+ */
+abstract class ChunkAssembler {
   #first?: Json;
-  #choices = new Map<number, Json>();
   #usage?: Json;
+  #timings?: Json;
+  protected readonly choices = new Map<number, Json>();
 
   /** The host's final usage (token counts), once it arrived. */
   get usage(): Json | undefined {
     return this.#usage;
   }
-  #timings?: Json;
 
   add(chunk: Json): void {
     this.#first ??= chunk;
@@ -35,74 +38,71 @@ export class ChatCompletionAssembler {
     if (chunk.timings) this.#timings = chunk.timings;
     for (const c of Array.isArray(chunk.choices) ? chunk.choices : []) {
       const index = Number(c.index ?? 0);
-      let choice = this.#choices.get(index);
-      if (!choice) this.#choices.set(index, (choice = { index, message: { role: "assistant", content: null }, logprobs: null, finish_reason: null }));
-      const delta = c.delta ?? {};
-      const message = choice.message;
-      if (typeof delta.role === "string") message.role = delta.role;
-      if (typeof delta.content === "string") message.content = (message.content ?? "") + delta.content;
-      if (typeof delta.reasoning_content === "string") message.reasoning_content = (message.reasoning_content ?? "") + delta.reasoning_content;
-      for (const call of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
-        message.tool_calls ??= [];
-        const at = Number(call.index ?? message.tool_calls.length);
-        const merged = (message.tool_calls[at] ??= { id: "", type: "function", function: { name: "", arguments: "" } });
-        if (call.id) merged.id = call.id;
-        if (call.type) merged.type = call.type;
-        if (call.function?.name) merged.function.name += call.function.name;
-        if (typeof call.function?.arguments === "string") merged.function.arguments += call.function.arguments;
-      }
-      if (c.logprobs?.content) (choice.logprobs ??= { content: [] }).content.push(...c.logprobs.content);
+      let choice = this.choices.get(index);
+      if (!choice) this.choices.set(index, (choice = this.newChoice(index)));
+      this.merge(choice, c);
       if (c.finish_reason) choice.finish_reason = c.finish_reason;
     }
   }
 
-  result(model: string): Json {
+  protected abstract newChoice(index: number): Json;
+  protected abstract merge(choice: Json, delta: Json): void;
+
+  protected envelope(object: string, model: string, choices: Json[]): Json {
     const first = this.#first ?? {};
-    const body: Json = {
-      id: first.id,
-      object: "chat.completion",
-      created: first.created,
-      model,
-      system_fingerprint: first.system_fingerprint,
-      choices: [...this.#choices.values()].sort((a, b) => a.index - b.index).map((c) => ({ ...c, message: { ...c.message, tool_calls: c.message.tool_calls?.filter(Boolean) } })),
-    };
+    const body: Json = { id: first.id, object, created: first.created, model, system_fingerprint: first.system_fingerprint, choices };
     if (this.#usage) body.usage = this.#usage;
     if (this.#timings) body.timings = this.#timings;
     return JSON.parse(JSON.stringify(body)); // drops undefined members
   }
+
+  protected sortedChoices(): Json[] {
+    return [...this.choices.values()].sort((a, b) => a.index - b.index);
+  }
 }
 
-/** Merges legacy `text_completion` chunks into one `text_completion`. */
-export class TextCompletionAssembler {
-  #first?: Json;
-  #choices = new Map<number, Json>();
-  #usage?: Json;
-
-  /** The host's final usage (token counts), once it arrived. */
-  get usage(): Json | undefined {
-    return this.#usage;
+/** Merges `chat.completion.chunk`s into one `chat.completion` (content, reasoning, tool calls by index, usage). */
+export class ChatCompletionAssembler extends ChunkAssembler {
+  protected newChoice(index: number): Json {
+    return { index, message: { role: "assistant", content: null }, logprobs: null, finish_reason: null };
   }
-  #timings?: Json;
 
-  add(chunk: Json): void {
-    this.#first ??= chunk;
-    if (chunk.usage) this.#usage = chunk.usage;
-    if (chunk.timings) this.#timings = chunk.timings;
-    for (const c of Array.isArray(chunk.choices) ? chunk.choices : []) {
-      const index = Number(c.index ?? 0);
-      let choice = this.#choices.get(index);
-      if (!choice) this.#choices.set(index, (choice = { index, text: "", logprobs: null, finish_reason: null }));
-      if (typeof c.text === "string") choice.text += c.text;
-      if (c.finish_reason) choice.finish_reason = c.finish_reason;
+  protected merge(choice: Json, c: Json): void {
+    const delta = c.delta ?? {};
+    const message = choice.message;
+    if (typeof delta.role === "string") message.role = delta.role;
+    if (typeof delta.content === "string") message.content = (message.content ?? "") + delta.content;
+    if (typeof delta.reasoning_content === "string") message.reasoning_content = (message.reasoning_content ?? "") + delta.reasoning_content;
+    for (const call of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
+      message.tool_calls ??= [];
+      const at = Number(call.index ?? message.tool_calls.length);
+      const merged = (message.tool_calls[at] ??= { id: "", type: "function", function: { name: "", arguments: "" } });
+      if (call.id) merged.id = call.id;
+      if (call.type) merged.type = call.type;
+      if (call.function?.name) merged.function.name += call.function.name;
+      if (typeof call.function?.arguments === "string") merged.function.arguments += call.function.arguments;
     }
+    if (c.logprobs?.content) (choice.logprobs ??= { content: [] }).content.push(...c.logprobs.content);
   }
 
   result(model: string): Json {
-    const first = this.#first ?? {};
-    const body: Json = { id: first.id, object: "text_completion", created: first.created, model, system_fingerprint: first.system_fingerprint, choices: [...this.#choices.values()].sort((a, b) => a.index - b.index) };
-    if (this.#usage) body.usage = this.#usage;
-    if (this.#timings) body.timings = this.#timings;
-    return JSON.parse(JSON.stringify(body));
+    const choices = this.sortedChoices().map((c) => ({ ...c, message: { ...c.message, tool_calls: c.message.tool_calls?.filter(Boolean) } }));
+    return this.envelope("chat.completion", model, choices);
+  }
+}
+
+/** Merges legacy `text_completion` chunks into one `text_completion`. */
+export class TextCompletionAssembler extends ChunkAssembler {
+  protected newChoice(index: number): Json {
+    return { index, text: "", logprobs: null, finish_reason: null };
+  }
+
+  protected merge(choice: Json, c: Json): void {
+    if (typeof c.text === "string") choice.text += c.text;
+  }
+
+  result(model: string): Json {
+    return this.envelope("text_completion", model, this.sortedChoices());
   }
 }
 
