@@ -14,7 +14,7 @@ import { AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, ty
 import { json, maxBodyBytes, readJsonBody } from "../http.js";
 import { orderForSession, sessionTag } from "../resolver/affinity.js";
 import type { ModelRoute } from "../resolver/resolve.js";
-import { ModelRewriter, rewriteModelValues } from "../stream/model-rewrite.js";
+import { ModelRewriter } from "../stream/model-rewrite.js";
 import { errorEvent, relay } from "../stream/relay.js";
 import { hostErrorToRouterError } from "../upstream/errors.js";
 import { callHost } from "../upstream/fetch.js";
@@ -159,11 +159,9 @@ function logTokens(request: RouterRequest, usage: unknown): void {
 }
 
 async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostResponse: Response, headers: Headers): Promise<Response> {
-  const bytes = new Uint8Array(await hostResponse.arrayBuffer());
-  const rewritten = rewriteModelValues(bytes, new TextEncoder().encode(JSON.stringify(route.id)));
   let body: unknown;
   try {
-    body = JSON.parse(new TextDecoder().decode(rewritten));
+    body = JSON.parse(await hostResponse.text());
   } catch (err) {
     throw badUpstream(`provider "${route.provider.id}" answered with a body that is not JSON`, err);
   }
@@ -171,6 +169,9 @@ async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostRespons
     // A 200 that carries an error object is an error.
     throw await hostErrorToRouterError(route.provider.id, new Response(JSON.stringify(body), { status: 502 }));
   }
+  // A whole JSON answer names its model at the top (chat, completion, embeddings, rerank, Anthropic message,
+  // Responses object). Only that member is set: a tool's `input` object (Anthropic) may have a `model` of its own.
+  if (typeof body === "object" && body !== null && typeof (body as { model?: unknown }).model === "string") (body as { model: string }).model = route.id;
   logTokens(request, (body as { usage?: unknown }).usage);
   fillOpenAiGaps(body);
   return json(body, { status: hostResponse.status, headers });

@@ -213,6 +213,15 @@ describe("/v1 other inference endpoints", () => {
     expect(hosts.calls.at(-1)!.headers.get("anthropic-version")).toBe("2023-06-01");
   });
 
+  it("/v1/messages JSON: only the answer's own model is rewritten, never a tool_use input that has a model of its own", async () => {
+    const withTool = { ...JSON.parse(String(FIXTURES.messages)), content: [{ type: "tool_use", id: "t1", name: "pick", input: { model: "gpt-4o", nested: { model: "x" } } }] };
+    hosts = both({ [`${laptop}/llama/v1/messages`]: () => hostJson(withTool) });
+    const res = await call("/v1/messages", { json: { model: "laptop/tiny", messages: [{ role: "user", content: "hi" }], max_tokens: 4 } });
+    const body = await res.json<any>();
+    expect(body.model).toBe("laptop/tiny");
+    expect(body.content[0].input).toEqual({ model: "gpt-4o", nested: { model: "x" } });
+  });
+
   it.each(["/v1/embeddings", "/v1/rerank", "/v1/messages/count_tokens"])("%s is forwarded to the same host path", async (path) => {
     hosts = both({ [`${gpu}${path}`]: () => hostJson({ object: "list", data: [], model: "qwen2.5-coder-32b-instruct" }) });
     const res = await call(path, { json: { model: "gpu/qwen-32b", input: "x" } });
