@@ -45,6 +45,11 @@ abstract class ChunkAssembler {
     }
   }
 
+  /** Every choice got its finish reason: the host said the answer is whole. */
+  get finished(): boolean {
+    return this.choices.size > 0 && [...this.choices.values()].every((c) => c.finish_reason !== null);
+  }
+
   protected abstract newChoice(index: number): Json;
   protected abstract merge(choice: Json, delta: Json): void;
 
@@ -115,6 +120,7 @@ export type Assembler = ChatCompletionAssembler | TextCompletionAssembler;
 export class AssembleTransform {
   readonly #decoder = new SseDecoder();
   #lastWrite = Date.now();
+  #sawDone = false;
 
   constructor(
     readonly assembler: Assembler,
@@ -131,12 +137,19 @@ export class AssembleTransform {
 
   flush(): Uint8Array {
     this.#take(this.#decoder.flush());
+    // A host that closed cleanly but early (no [DONE], no finish reason) sent a cut answer: never pass it as whole.
+    if (!this.#sawDone && !this.assembler.finished) {
+      throw new RouterError(502, "the host's stream ended before the answer was complete", "upstream_error", "upstream_stream_broken");
+    }
     return new TextEncoder().encode(JSON.stringify(this.assembler.result(this.model)));
   }
 
   #take(events: { data: string }[]): void {
     for (const { data } of events) {
-      if (data === "[DONE]") continue;
+      if (data === "[DONE]") {
+        this.#sawDone = true;
+        continue;
+      }
       let parsed: Json;
       try {
         parsed = JSON.parse(data) as Json;

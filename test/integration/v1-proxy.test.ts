@@ -346,6 +346,14 @@ describe("non-streaming answers assembled from the host's stream", () => {
     expect(JSON.parse(await res.text())).toEqual({ error: { message: expect.stringMatching(/broke off/), type: "upstream_error", param: null, code: "upstream_stream_broken" } });
   });
 
+  it("a host that closes cleanly before the end (no [DONE], no finish reason) gives an error body, never a cut answer", async () => {
+    const events = sseEvents(FIXTURES.chatStream);
+    hosts = both({ [`${laptop}/llama/v1/chat/completions`]: () => hostStream(events.slice(0, 3)) });
+    const res = await call("/v1/chat/completions", { json: { model: "laptop/tiny", ...CHAT } });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(await res.text()).error).toMatchObject({ message: expect.stringMatching(/ended before the answer was complete/), code: "upstream_stream_broken" });
+  });
+
   it("an error event inside the host's stream becomes the error body", async () => {
     hosts = both({ [`${laptop}/llama/v1/chat/completions`]: () => hostStream([sseEvents(FIXTURES.chatStream)[0]!, 'data: {"error":{"code":500,"message":"slot crashed","type":"server_error"}}\n\n']) });
     const body = await (await call("/v1/chat/completions", { json: { model: "laptop/tiny", ...CHAT } })).json<any>();
