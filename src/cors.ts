@@ -50,9 +50,17 @@ export function allowedOrigins(env: Env): Set<string> {
  */
 export function checkOrigin(request: Request, env: Env): string | undefined {
   const origin = request.headers.get("origin");
-  if (origin === null || origin.toLowerCase() === new URL(request.url).origin) return undefined;
+  if (origin === null) return undefined;
+  const own = new URL(request.url);
+  // The router's own origin needs no listing, except with auth off under a DNS name: a page whose name was rebound
+  // to 127.0.0.1 would be "same-origin" with the router and could use it without a key. IPs and localhost can't be.
+  if (origin.toLowerCase() === own.origin && (env.ROUTER_AUTH !== "off" || isAddressOrLocalhost(own.hostname))) return undefined;
   if (allowedOrigins(env).has(origin.toLowerCase())) return origin;
   throw new RouterError(403, "this origin may not call the router: add it to ROUTER_CORS_ORIGINS", "permission_error", "cors_origin_not_allowed");
+}
+
+function isAddressOrLocalhost(hostname: string): boolean {
+  return hostname === "localhost" || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.startsWith("[");
 }
 
 /** The answer to an allowed preflight (`OPTIONS` with `Access-Control-Request-Method`). */

@@ -76,7 +76,7 @@ async function withAuth(request: RouterRequest, env: Env): Promise<void> {
 
 function missing(request: RouterRequest): never {
   const path = new URL(request.url).pathname;
-  const allowed = KNOWN_PATHS.get(path) ?? (path.startsWith("/v1/models/") ? "GET" : undefined);
+  const allowed = KNOWN_PATHS.get(path) ?? (path.startsWith("/v1/models/") || path.startsWith("/api/models/") ? "GET" : undefined);
   if (allowed) throw new RouterError(405, `${request.method} is not allowed on ${path}; use ${allowed}`, "invalid_request_error", "method_not_allowed");
   throw notFound(`no route for ${request.method} ${path}`);
 }

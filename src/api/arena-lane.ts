@@ -160,10 +160,10 @@ const nonEmpty = (v: unknown) => typeof v === "string" && v.length > 0;
 
 /** A host's or the relay's error object, in the one shape with all four keys. */
 function errorBody(error: unknown): ErrorBody {
-  const e = (typeof error === "object" && error !== null ? error : { message: String(error) }) as Record<string, unknown>;
+  const e = JSON.parse(redactSecrets(JSON.stringify(typeof error === "object" && error !== null ? error : { message: String(error) }))) as Record<string, unknown>;
   return {
     ...e,
-    message: typeof e.message === "string" && e.message ? redactSecrets(e.message) : "the model's stream failed",
+    message: typeof e.message === "string" && e.message ? e.message : "the model's stream failed",
     type: typeof e.type === "string" ? e.type : "upstream_error",
     param: typeof e.param === "string" ? e.param : null,
     code: typeof e.code === "string" ? e.code : null,

@@ -18,7 +18,8 @@ import { mergeLanes } from "./arena-stream.js";
 export const ARENA_MIN_MODELS = 2;
 export const ARENA_MAX_MODELS = 6;
 
-const ArenaBodySchema = z.looseObject({
+/** The chat fields are checked as for any inference request (token limits, types); `models` replaces `model`. */
+const ArenaBodySchema = InferenceBodySchema.omit({ model: true }).extend({
   models: z
     .array(InferenceBodySchema.shape.model)
     .min(ARENA_MIN_MODELS, `an Arena run needs at least ${ARENA_MIN_MODELS} models`)

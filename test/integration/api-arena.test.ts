@@ -195,6 +195,7 @@ describe("POST /api/arena", () => {
     ["models not a list", { models: "h0/tiny,h1/tiny", messages: MESSAGES }, "models", /array/],
     ["an empty model id", { models: ["h0/tiny", ""], messages: MESSAGES }, "models.1", /empty/],
     ["no messages", { models: ["h0/tiny", "h1/tiny"] }, "messages", /array/],
+    ["an absurd max_tokens", { models: ["h0/tiny", "h1/tiny"], messages: MESSAGES, max_tokens: 1e12 }, "max_tokens", /./],
   ])("%s is 400 invalid_body and starts nothing", async (_name, json, param, message) => {
     hosts = fakeHosts({});
     const res = await call("/api/arena", { json });

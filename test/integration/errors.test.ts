@@ -59,6 +59,9 @@ describe("bad requests", () => {
     const res = await call("/v1/chat/completions");
     expect(res.headers.get("allow")).toBe("POST");
     await expectError(res, 405, { code: "method_not_allowed" });
+    const detail = await call("/api/models/h/tiny", { method: "POST", json: {} });
+    expect(detail.headers.get("allow")).toBe("GET");
+    await expectError(detail, 405, { code: "method_not_allowed" });
   });
 });
 

@@ -60,6 +60,17 @@ describe("CORS", () => {
     expect(hosts.calls).toHaveLength(0);
   });
 
+  it("with auth off, a same-origin request under a DNS name is refused (DNS rebinding); under an IP or localhost it is fine", async () => {
+    hosts = fakeHosts({});
+    const authOff = { ...(env as Env), ROUTER_AUTH: "off" };
+    const ask = (origin: string) =>
+      worker.fetch(new Request(`${origin}/v1/models`, { method: "POST", headers: { origin, "content-type": "text/plain" }, body: "{}" }), authOff, createExecutionContext());
+    const rebound = await ask("http://evil.example:8787");
+    expect(rebound.status).toBe(403);
+    expect((await rebound.json<any>()).error.code).toBe("cors_origin_not_allowed");
+    for (const origin of ["http://127.0.0.1:8787", "http://localhost:8787", "http://[::1]:8787"]) expect((await ask(origin)).status, origin).toBe(405);
+  });
+
   it("a same-origin request (the status page's own) needs no listing; no Origin at all is not a browser question", async () => {
     hosts = fakeHosts({});
     expect((await call("/health", { key: null, headers: { origin: "https://router.test" } })).status).toBe(200);
