@@ -6,11 +6,13 @@
 import { liveConfig } from "../config/load.js";
 import type { RouterRequest } from "../context.js";
 import type { Env } from "../env.js";
-import { RouterError, badUpstream } from "../errors.js";
+import { badUpstream } from "../errors.js";
 import { orderForSession } from "../resolver/affinity.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { hostErrorToRouterError } from "../upstream/errors.js";
+import { firstThatAnswers } from "../upstream/failover.js";
 import { callHost } from "../upstream/fetch.js";
+import { healthyFirst } from "../upstream/recent-failures.js";
 import { resolveRequestModel } from "../v1/resolve-request.js";
 import { sessionKey } from "../v1/session.js";
 
@@ -24,23 +26,13 @@ export interface ModelHost {
 }
 
 /**
- * Runs `ask` against the model's host; moves to the next pool member only when a host failed before answering or
- * answered 5xx, as inference does. A 4xx (the host's verdict on the request) is final.
+ * Runs `ask` against the model's host, with the same candidate order and failover as inference (failover.ts): a
+ * host that failed before answering or answered 5xx passes to the next pool member; a 4xx is final.
  */
 export async function withModelHost<T>(request: RouterRequest, env: Env, model: string, ask: (host: ModelHost) => Promise<T>): Promise<{ route: ModelRoute; value: T }> {
   const config = (await liveConfig(env)).config;
-  const candidates = orderForSession(await resolveRequestModel(config, model, env), sessionKey(request.headers));
-  let lastError: RouterError | undefined;
-  for (const route of candidates) {
-    request.log.route = route.id;
-    try {
-      return { route, value: await ask(modelHost(request, env, route)) };
-    } catch (err) {
-      if (!(err instanceof RouterError) || err.status < 500) throw err;
-      lastError = err;
-    }
-  }
-  throw lastError ?? new RouterError(503, "no host could serve this model", "service_unavailable_error", "no_available_host");
+  const candidates = healthyFirst(orderForSession(await resolveRequestModel(config, model, env), sessionKey(request.headers)));
+  return firstThatAnswers(request, candidates, async (route) => ({ route, value: await ask(modelHost(request, env, route)) }));
 }
 
 function modelHost(request: RouterRequest, env: Env, route: ModelRoute): ModelHost {

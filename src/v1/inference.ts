@@ -9,7 +9,7 @@ import { liveConfig } from "../config/load.js";
 import type { Handler, RouterRequest } from "../context.js";
 import { writeLog } from "../context.js";
 import type { Env } from "../env.js";
-import { RouterError, badUpstream, dialectFor, errorPayload } from "../errors.js";
+import { badUpstream, dialectFor, errorPayload } from "../errors.js";
 import { AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
 import { json, maxBodyBytes, readJsonBody } from "../http.js";
 import { orderForSession, sessionTag } from "../resolver/affinity.js";
@@ -18,7 +18,8 @@ import { ModelRewriter } from "../stream/model-rewrite.js";
 import { errorEvent, relay } from "../stream/relay.js";
 import { hostErrorToRouterError } from "../upstream/errors.js";
 import { callHost } from "../upstream/fetch.js";
-import { healthyFirst, markFailed, markHealthy } from "../upstream/recent-failures.js";
+import { firstThatAnswers } from "../upstream/failover.js";
+import { healthyFirst } from "../upstream/recent-failures.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { resolveRequestModel } from "./resolve-request.js";
 import { sessionKey } from "./session.js";
@@ -80,41 +81,21 @@ export async function proxyInference(request: RouterRequest, env: Env, raw: Reco
   return forward(request, env, raw, candidates, options);
 }
 
-/** Tries the candidates in order; moves on only when a host failed before answering (never once bytes were sent). */
+/** The first candidate that answers gets the request; no resend once bytes went to the client (see failover.ts). */
 async function forward(request: RouterRequest, env: Env, raw: Record<string, unknown>, candidates: ModelRoute[], options: ProxyOptions): Promise<Response> {
   const { hostPath } = options;
-  const failures: { route: ModelRoute; error: RouterError }[] = [];
   const assemble = raw.stream !== true && ASSEMBLED.has(hostPath);
-  for (const route of candidates) {
-    request.log.route = route.id;
-    let error: RouterError;
-    try {
-      const hostResponse = await callHost(route.provider, env, {
-        method: "POST",
-        path: hostPath,
-        clientHeaders: request.headers,
-        body: JSON.stringify(assemble ? { ...raw, model: route.upstream, stream: true, stream_options: { include_usage: true } } : { ...raw, model: route.upstream }),
-        signal: request.signal,
-      });
-      request.log.ttfbMs = Date.now() - request.startedAt;
-      if (hostResponse.ok) {
-        markHealthy(route.provider);
-        return answer(request, route, hostResponse, assemble ? ASSEMBLED.get(hostPath) : undefined, options.readByScript);
-      }
-      error = await hostErrorToRouterError(route.provider.id, hostResponse);
-    } catch (err) {
-      if (!(err instanceof RouterError)) throw err;
-      error = err;
-    }
-    // A client error would be refused by every member alike; only host trouble moves on to the next.
-    if (error.status < 500) throw error;
-    markFailed(route.provider);
-    failures.push({ route, error });
-  }
-  if (failures.length === 1) throw failures[0]!.error;
-  const tried = failures.map((f) => `${f.route.id}: ${f.error.message}`).join("; ");
-  throw new RouterError(503, `every member of the pool failed: ${tried}`, "service_unavailable_error", "no_available_host", null, {
-    tried: failures.map((f) => ({ model: f.route.id, status: f.error.status, code: f.error.code })),
+  return firstThatAnswers(request, candidates, async (route) => {
+    const hostResponse = await callHost(route.provider, env, {
+      method: "POST",
+      path: hostPath,
+      clientHeaders: request.headers,
+      body: JSON.stringify(assemble ? { ...raw, model: route.upstream, stream: true, stream_options: { include_usage: true } } : { ...raw, model: route.upstream }),
+      signal: request.signal,
+    });
+    request.log.ttfbMs = Date.now() - request.startedAt;
+    if (!hostResponse.ok) throw await hostErrorToRouterError(route.provider.id, hostResponse);
+    return answer(request, route, hostResponse, assemble ? ASSEMBLED.get(hostPath) : undefined, options.readByScript);
   });
 }
 

@@ -74,6 +74,17 @@ describe("POST /api/context", () => {
     const res = await call("/api/context", { json: { model: "pool", messages: MESSAGES } });
     expect(res.status).toBe(200);
     expect((await res.json<any>()).model).toBe("laptop/tiny");
+    // The failure is remembered, as for inference: the next count goes to the healthy member first.
+    const before = hosts.calls.filter((c) => c.url.startsWith(`${gpu}/apply-template`)).length;
+    expect((await (await call("/api/context", { json: { model: "pool", messages: MESSAGES } })).json<any>()).model).toBe("laptop/tiny");
+    expect(hosts.calls.filter((c) => c.url.startsWith(`${gpu}/apply-template`)).length).toBe(before);
+  });
+
+  it("every pool member down is 503 no_available_host naming what was tried", async () => {
+    hosts = world({ [`${gpu}/v1/models`]: refused, [`${gpu}/apply-template`]: refused, [`${laptop}/apply-template`]: refused });
+    const res = await call("/api/context", { json: { model: "pool", messages: MESSAGES } });
+    await expectError(res.clone(), 503, { code: "no_available_host" });
+    expect((await res.json<any>()).error.tried.map((t: any) => t.model)).toEqual(["gpu/qwen", "laptop/tiny"]);
   });
 
   it.each([

@@ -1,0 +1,31 @@
+/**
+ * Failover across a model's candidates (an alias pool, DESIGN §8), shared by inference and the per-model host calls
+ * of the app API: try them in order, move on only when a host failed before answering (unreachable, timeout, 5xx,
+ * loading), never on the host's verdict about the request (4xx: every member would say the same). Failures are
+ * remembered briefly (recent-failures.ts); every member down is one 503 naming what was tried.
+ */
+import type { RouterRequest } from "../context.js";
+import { RouterError } from "../errors.js";
+import type { ModelRoute } from "../resolver/resolve.js";
+import { markFailed, markHealthy } from "./recent-failures.js";
+
+export async function firstThatAnswers<T>(request: RouterRequest, candidates: ModelRoute[], attempt: (route: ModelRoute) => Promise<T>): Promise<T> {
+  const failures: { route: ModelRoute; error: RouterError }[] = [];
+  for (const route of candidates) {
+    request.log.route = route.id;
+    try {
+      const value = await attempt(route);
+      markHealthy(route.provider);
+      return value;
+    } catch (err) {
+      if (!(err instanceof RouterError) || err.status < 500) throw err;
+      markFailed(route.provider);
+      failures.push({ route, error: err });
+    }
+  }
+  if (failures.length === 1) throw failures[0]!.error;
+  const tried = failures.map((f) => `${f.route.id}: ${f.error.message}`).join("; ");
+  throw new RouterError(503, `every member of the pool failed: ${tried}`, "service_unavailable_error", "no_available_host", null, {
+    tried: failures.map((f) => ({ model: f.route.id, status: f.error.status, code: f.error.code })),
+  });
+}
