@@ -22,10 +22,8 @@ const CR = 13;
 
 export class SseDecoder {
   readonly #text = new TextDecoder();
-  /** The unterminated tail of the input. */
+  /** The unterminated tail of the input: already scanned, it holds no line end. */
   #buffer = "";
-  /** How much of `#buffer` was already scanned without finding a line end. */
-  #scanned = 0;
   /** The last chunk ended in CR: an LF at the start of the next one belongs to it. */
   #skipLf = false;
   #event = "";
@@ -41,7 +39,6 @@ export class SseDecoder {
   flush(): SseEvent[] {
     const events = this.#scan(this.#text.decode());
     this.#buffer = "";
-    this.#scanned = 0;
     this.#resetEvent();
     return events;
   }
@@ -50,7 +47,7 @@ export class SseDecoder {
     const events: SseEvent[] = [];
     const buf = this.#buffer + text;
     let start = 0;
-    let i = this.#scanned;
+    let i = this.#buffer.length; // the old tail was scanned already
     if (this.#skipLf && buf.length > 0) {
       this.#skipLf = false;
       if (buf.charCodeAt(0) === LF) start = i = 1;
@@ -66,7 +63,6 @@ export class SseDecoder {
       start = i + 1;
     }
     this.#buffer = start === 0 ? buf : buf.slice(start);
-    this.#scanned = this.#buffer.length;
     if (this.#buffer.length > MAX_LINE_CHARS) throw new Error(`an SSE line is longer than ${MAX_LINE_CHARS} characters`);
     return events;
   }
