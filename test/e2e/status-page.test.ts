@@ -24,12 +24,13 @@ function chromium(args: string[]): Promise<string> {
 describe("the status page in headless Chromium", () => {
   it("renders providers, health, windows and slot use, with no secret, at desktop and phone sizes", async () => {
     const catalog = (await (await fetch(`${routerUrl}/api/catalog`, { headers: { authorization: `Bearer ${E2E.clientKey}` } })).json()) as any;
-    // A long stream keeps one of b's slots busy while the page is taken.
+    // A long stream keeps one of the slow host's slots busy while the page is taken (the slow model: a tiny one at
+    // full speed floods wrangler dev's inspector proxy, one socket per chunk, until workerd runs out of files).
     const busy = new AbortController();
     const stream = await fetch(`${routerUrl}/api/chat`, {
       method: "POST",
       headers: { authorization: `Bearer ${E2E.clientKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "b/tiny", messages: [{ role: "user", content: "go on" }], max_tokens: 15_000, ignore_eos: true, stream: true }),
+      body: JSON.stringify({ model: "s/slow", messages: [{ role: "user", content: "go on" }], max_tokens: 3_000, ignore_eos: true, stream: true }),
       signal: busy.signal,
     });
     const reader = stream.body!.getReader();
@@ -49,7 +50,7 @@ describe("the status page in headless Chromium", () => {
         const row = new RegExp(`${m.id.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}</td>[\\s\\S]*?${m.contextLength.toLocaleString("en-US")}`);
         expect(dom).toMatch(row);
       }
-      expect(dom).toMatch(/b\/tiny<\/td>[\s\S]*?1\/2 busy/);
+      expect(dom).toMatch(/s\/slow<\/td>[\s\S]*?1\/2 busy/);
       for (const secret of [E2E.clientKey, E2E.hostKey, "HOST_A_KEY", "127.0.0.1"]) expect(dom).not.toContain(secret);
     } finally {
       busy.abort();
