@@ -33,7 +33,12 @@ export interface RelayOutcome {
   kind: "complete" | "error" | "cancelled";
   bytes: number;
   error?: RouterError;
+  /** The last chunks sent (references, not copies): where a stream's final usage event is, for the log line. */
+  tail: Uint8Array[];
 }
+
+/** How many of the last chunks a relay keeps for `tail`. */
+const TAIL_CHUNKS = 4;
 
 /** workerd's native byte pipe when the runtime reads the body and it exists; a standard identity TransformStream otherwise. */
 export const newPipe = (readByScript: boolean): TransformStream<Uint8Array, Uint8Array> =>
@@ -44,6 +49,7 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
   const { readable, writable } = newPipe(options.readByScript ?? false);
   const writer = writable.getWriter();
   let bytes = 0;
+  const tail: Uint8Array[] = [];
   let ended = false;
   let lastActivity = Date.now();
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -51,11 +57,11 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
   // Silence counts only while a read is waiting on the host, never while a slow client holds us back.
   let reading = false;
 
-  const end = (outcome: Omit<RelayOutcome, "bytes">) => {
+  const end = (outcome: Omit<RelayOutcome, "bytes" | "tail">) => {
     if (ended) return false;
     ended = true;
     if (idleTimer !== undefined) clearTimeout(idleTimer);
-    options.onEnd?.({ ...outcome, bytes });
+    options.onEnd?.({ ...outcome, bytes, tail });
     return true;
   };
 
@@ -79,6 +85,8 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
 
   const write = async (chunk: Uint8Array) => {
     bytes += chunk.length;
+    tail.push(chunk);
+    if (tail.length > TAIL_CHUNKS) tail.shift();
     await writer.write(chunk);
   };
 

@@ -122,7 +122,7 @@ async function answer(request: RouterRequest, route: ModelRoute, hostResponse: R
         request.log.outcome = outcome.kind;
         request.log.bytes = outcome.bytes;
         if (outcome.error) request.log.error = outcome.error.message;
-        logTokens(request, assembling?.assembler.usage);
+        logTokens(request, assembling ? assembling.assembler.usage : usageInTail(outcome.tail));
         writeLog(request);
       },
     });
@@ -131,12 +131,34 @@ async function answer(request: RouterRequest, route: ModelRoute, hostResponse: R
   return jsonAnswer(request, route, hostResponse, headers);
 }
 
-/** Token counts for the log line, when the host reported them (non-streaming answers; a relayed stream is not parsed). */
+/**
+ * The usage a stream reported in its last events (OpenAI's usage chunk, Responses' `response.completed`, Anthropic's
+ * `message_delta`), read once at the end from the relay's last chunks; the stream itself is never parsed.
+ */
+function usageInTail(tail: Uint8Array[]): unknown {
+  const decoder = new TextDecoder();
+  const text = tail.map((chunk) => decoder.decode(chunk, { stream: true })).join("") + decoder.decode();
+  const lines = text.split("\n");
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!;
+    if (!line.startsWith("data:") || !line.includes('"usage"')) continue;
+    try {
+      const event = JSON.parse(line.slice(5)) as { usage?: unknown; response?: { usage?: unknown } };
+      return event.usage ?? event.response?.usage;
+    } catch {
+      return undefined; // the event began in an earlier chunk than the tail holds
+    }
+  }
+  return undefined;
+}
+
+/** Token counts for the log line, when the host reported them. */
 function logTokens(request: RouterRequest, usage: unknown): void {
   const u = usage as { prompt_tokens?: unknown; completion_tokens?: unknown; input_tokens?: unknown; output_tokens?: unknown } | undefined;
   const prompt = u?.prompt_tokens ?? u?.input_tokens;
   const completion = u?.completion_tokens ?? u?.output_tokens;
-  if (typeof prompt === "number" && typeof completion === "number") request.log.tokens = { prompt, completion };
+  const tokens = { ...(typeof prompt === "number" && { prompt }), ...(typeof completion === "number" && { completion }) };
+  if (Object.keys(tokens).length) request.log.tokens = tokens;
 }
 
 async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostResponse: Response, headers: Headers): Promise<Response> {

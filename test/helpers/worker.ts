@@ -1,5 +1,6 @@
 /** Talking to the Worker under test and giving it a providers config through its KV binding. */
 import { SELF, env } from "cloudflare:test";
+import { expect, vi } from "vitest";
 import type { ProvidersConfigInput } from "../../src/config/schema.js";
 import { scanResponse } from "./secret-scan.js";
 
@@ -34,4 +35,17 @@ export function uniqueHost(name: string): string {
 export async function readEvents(response: Response): Promise<string[]> {
   const text = await response.text();
   return text.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6));
+}
+
+/** The router's JSON log lines written while `run` ran (console.log is captured meanwhile, then restored). */
+export async function captureLogLines(run: () => Promise<unknown>): Promise<Record<string, any>[]> {
+  const lines: string[] = [];
+  const spy = vi.spyOn(console, "log").mockImplementation((line: unknown) => void lines.push(String(line)));
+  try {
+    await run();
+    await vi.waitFor(() => expect(lines.some((l) => l.includes('"status"'))).toBe(true));
+  } finally {
+    spy.mockRestore();
+  }
+  return lines.flatMap((l) => (l.startsWith('{"requestId"') ? [JSON.parse(l)] : []));
 }

@@ -1,13 +1,12 @@
 // POST /api/chat: the app's chat, compaction, task and Arena calls on the one inference path, usage always at the end,
 // purpose in the log line.
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fakeHosts, hostJson, hostStream, refused, sseEvents } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
-import { call, readEvents, uniqueHost, useConfig } from "../helpers/worker.js";
+import { call, captureLogLines, readEvents, uniqueHost, useConfig } from "../helpers/worker.js";
 
 let gpu: string;
 let hosts: ReturnType<typeof fakeHosts> | undefined;
-let logSpy: ReturnType<typeof vi.spyOn> | undefined;
 const CHAT = { messages: [{ role: "user", content: "hi" }], max_tokens: 6 };
 
 beforeEach(async () => {
@@ -16,25 +15,14 @@ beforeEach(async () => {
 });
 afterEach(() => {
   hosts?.restore();
-  logSpy?.mockRestore();
 });
-
-/** The router's JSON log lines written while `run` ran. */
-async function logLines(run: () => Promise<unknown>): Promise<Record<string, any>[]> {
-  const lines: string[] = [];
-  logSpy = vi.spyOn(console, "log").mockImplementation((line: unknown) => void lines.push(String(line)));
-  await run();
-  await vi.waitFor(() => expect(lines.some((l) => l.includes('"status"'))).toBe(true));
-  logSpy.mockRestore();
-  return lines.flatMap((l) => (l.startsWith('{"requestId"') ? [JSON.parse(l)] : []));
-}
 
 describe("POST /api/chat", () => {
   it("non-streaming: the host's answer with the composite id and usage; purpose is not sent to the host but logged", async () => {
     // Non-streaming chat is asked of the host as a stream and assembled (cancellation, see stream/assemble.ts).
     hosts = fakeHosts({ [`${gpu}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)) });
     let res!: Response;
-    const logs = await logLines(async () => {
+    const logs = await captureLogLines(async () => {
       res = await call("/api/chat", { json: { model: "gpu/qwen", purpose: "compaction", ...CHAT, extra_param: 1 } });
     });
     expect(res.status).toBe(200);
@@ -49,7 +37,7 @@ describe("POST /api/chat", () => {
   it("streaming: asks the host for the final usage chunk even when the client said no, and relays every chunk", async () => {
     hosts = fakeHosts({ [`${gpu}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)) });
     let events: string[] = [];
-    const logs = await logLines(async () => {
+    const logs = await captureLogLines(async () => {
       const res = await call("/api/chat", { json: { model: "gpu/qwen", purpose: "task", ...CHAT, stream: true, stream_options: { include_usage: false, other: "kept" } } });
       expect(res.headers.get("content-type")).toBe("text/event-stream");
       events = await readEvents(res);
@@ -59,12 +47,13 @@ describe("POST /api/chat", () => {
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
     for (const chunk of chunks) expect(chunk.model).toBe("gpu/qwen");
     expect(chunks.at(-1).usage).toMatchObject({ completion_tokens: 4, prompt_tokens: 26 });
-    expect(logs.find((l) => l.path === "/api/chat")).toMatchObject({ purpose: "task", route: "gpu/qwen", outcome: "complete" });
+    // The usage chunk is read from the relay's last chunks once the stream ended (the stream is not parsed).
+    expect(logs.find((l) => l.path === "/api/chat")).toMatchObject({ purpose: "task", route: "gpu/qwen", outcome: "complete", tokens: { prompt: 26, completion: 4 } });
   });
 
   it("purpose defaults to chat", async () => {
     hosts = fakeHosts({ [`${gpu}/v1/chat/completions`]: () => hostJson(FIXTURES.chat) });
-    const logs = await logLines(() => call("/api/chat", { json: { model: "gpu/qwen", ...CHAT } }));
+    const logs = await captureLogLines(() => call("/api/chat", { json: { model: "gpu/qwen", ...CHAT } }));
     expect(logs.find((l) => l.path === "/api/chat")).toMatchObject({ purpose: "chat" });
   });
 

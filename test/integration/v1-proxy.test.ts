@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ProvidersConfigInput } from "../../src/config/schema.js";
 import { fakeHosts, hostJson, hostStream, sseEvents } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
-import { call, readEvents, uniqueHost, useConfig } from "../helpers/worker.js";
+import { call, captureLogLines, readEvents, uniqueHost, useConfig } from "../helpers/worker.js";
 
 let gpu: string;
 let laptop: string;
@@ -203,6 +203,16 @@ describe("/v1 other inference endpoints", () => {
     expect(text).not.toMatch(/"model":"tiny"/);
     expect(text.match(/"model":"laptop\/tiny"/g)?.length).toBeGreaterThan(0);
     expect(hosts.calls.at(-1)!.json().model).toBe("tiny");
+  });
+
+  it.each([
+    ["/v1/chat/completions", { messages: [{ role: "user", content: "hi" }], stream: true, stream_options: { include_usage: true } }, "chatStream", { prompt: 26, completion: 4 }],
+    ["/v1/responses", { input: "hi", stream: true }, "responsesStream", { prompt: 26, completion: 3 }],
+    ["/v1/messages", { messages: [{ role: "user", content: "hi" }], max_tokens: 3, stream: true }, "messagesStream", { completion: 3 }],
+  ] as const)("%s: the log line carries the token counts the stream's last events reported", async (path, body, fixture, tokens) => {
+    hosts = both({ [`${laptop}/llama${path}`]: () => hostStream(sseEvents(FIXTURES[fixture])) });
+    const logs = await captureLogLines(async () => (await call(path, { json: { model: "laptop/tiny", ...body } })).text());
+    expect(logs.find((l) => l.path === path)).toMatchObject({ outcome: "complete", tokens });
   });
 
   it("/v1/messages answers JSON with the composite id", async () => {
