@@ -13,7 +13,8 @@ export function authMode(env: Env): AuthMode {
   return configuredKeys(env).length > 0 ? "keys" : "closed";
 }
 
-function configuredKeys(env: Env): string[] {
+/** The client keys of `ROUTER_API_KEYS`, trimmed, empty entries dropped. */
+export function configuredKeys(env: Env): string[] {
   return (env.ROUTER_API_KEYS ?? "").split(",").map((k) => k.trim()).filter(Boolean);
 }
 

@@ -4,6 +4,7 @@
  * error message, a runtime error string) has every secret value replaced before it leaves. A secret is any string
  * binding except the plain settings below, so an upstream secret under any name the config picks is covered.
  */
+import { configuredKeys } from "./auth.js";
 import type { Env } from "./env.js";
 
 const PLAIN_SETTINGS = new Set(["ROUTER_AUTH", "ROUTER_CORS_ORIGINS", "ROUTER_MAX_BODY_BYTES", "CONFIG_REFRESH_MS"]);
@@ -21,8 +22,7 @@ export function learnSecrets(env: Env): void {
   const values = new Set<string>();
   for (const [name, value] of Object.entries(env)) {
     if (typeof value !== "string" || PLAIN_SETTINGS.has(name)) continue;
-    for (const part of name === "ROUTER_API_KEYS" ? value.split(",") : [value]) {
-      const secret = part.trim();
+    for (const secret of name === "ROUTER_API_KEYS" ? configuredKeys(env) : [value.trim()]) {
       if (secret.length >= MIN_SECRET_LENGTH) values.add(secret);
     }
   }
