@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Measures which way of continuing a broken chat stream on a second llama-server joins exactly.
 //
-//   node bench/continuation-probe.mjs [--tokens 300] [--timeout 300]
+//   node bench/continuation-probe.mjs [--tokens 300] [--timeout 300] [--cache-prompt]
 //
 // Two hosts serve the same tiny model file (scripts/make-tiny-gguf.mjs, installed with
 // scripts/install-llama-server.sh; LLAMA_SERVER_DIR points at an existing install). Host A gives a greedy reference
@@ -29,7 +29,10 @@ const N_TOKENS = arg('tokens', 300);
 const TIMEOUT_S = arg('timeout', 300);
 
 const USER = [{ role: 'user', content: 'hello' }];
-const GREEDY = { temperature: 0, top_k: 1, seed: 1, ignore_eos: true, cache_prompt: false };
+// Cold prefill on every request, as on a host that never saw the conversation; --cache-prompt keeps llama-server's
+// default (reuse of the slot's cache, here the previous cut's prompt).
+const CACHE = process.argv.includes('--cache-prompt');
+const GREEDY = { temperature: 0, top_k: 1, seed: 1, ignore_eos: true, ...(CACHE ? {} : { cache_prompt: false }) };
 // The tiny vocabulary has no multi-byte piece: 'é' exists only as byte tokens <0xC3><0xA9> (ids 3 + byte). The bias
 // makes them competitive and the grammar keeps them paired, so the answer holds real two-token characters.
 const E_ACUTE = { lead: 3 + 0xc3, cont: 3 + 0xa9 };
@@ -144,7 +147,10 @@ function cuts(entries, ref) {
   }
   const out = [];
   const add = (kind, c) => {
-    if (c && !out.some((o) => o.chars === c.chars && o.kind.startsWith(kind.split(' ')[0]))) out.push({ ...c, kind });
+    if (!c) return;
+    const same = out.find((o) => o.chars === c.chars && o.kind.split(' ')[0] === kind.split(' ')[0]);
+    if (!same) out.push({ ...c, kind });
+    else if (kind.includes(', ')) same.kind += kind.slice(kind.indexOf(','));
   };
   for (const k of [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233]) {
     const c = after.find((a) => a.used >= k && a.used < N_TOKENS);
@@ -211,6 +217,7 @@ async function main() {
       (streamedIds.length === full.tokens.length ? '' : ' (the first byte token of each multi-token character is not reported)'));
     let canonical = 0;
     let tokenCuts = 0;
+    const differing = [];
     for (const cut of cuts(entries, ref)) {
       const a = await techniqueA(B, sc.sampling, ref, cut);
       const raw = await techniqueB(B, sc.sampling, ref, cut, templateIds, { repaired: false });
@@ -221,11 +228,16 @@ async function main() {
         const retok = (await post(`${B}/tokenize`, { content: template + ref.slice(0, cut.chars), add_special: true })).tokens;
         const sent = [...templateIds, ...full.tokens.slice(0, cut.used)];
         tokenCuts++;
-        if (retok.length === sent.length && retok.every((id, i) => id === sent[i])) canonical++;
+        const at = retok.findIndex((id, i) => id !== sent[i]);
+        if (at < 0 && retok.length === sent.length) canonical++;
+        else {
+          const near = (ids) => ids.slice(Math.max(0, at - 1), at + 2).join(',');
+          differing.push(`${cut.kind} (ids [${near(sent)}] re-tokenised [${near(retok)}])`);
+        }
       }
     }
     facts.push(`${sc.name}: at ${canonical} of ${tokenCuts} token cuts, re-tokenising template + partial text gives ` +
-      'exactly the ids host A had (prompt + generated)');
+      `exactly the ids host A had (prompt + generated)${differing.length ? `; not at ${differing.join('; ')}` : ''}`);
     if (sc.name === 'penalty') {
       const cut = cuts(entries, ref).find((c) => c.kind === 'token 89');
       const noBos = await techniqueB(B, sc.sampling, ref, cut, templateIds, { bos: false });
@@ -258,7 +270,8 @@ async function main() {
   }
 
   console.log(`# Continuation probe (llama-server ${versionText.match(/version: (.*)/)?.[1] ?? '?'})\n`);
-  console.log(`Reference: ${N_TOKENS} greedy tokens from host A; each row continues on host B from the cut.`);
+  console.log(`Reference: ${N_TOKENS} greedy tokens from host A; each row continues on host B from the cut ` +
+    `(prompt cache ${CACHE ? 'on' : 'off'}).`);
   console.log('(a) = chat assistant prefill (text); (b) = /completion with token ids. ttft = ms from the continuation request to its first text.\n');
   console.log('| scenario | cut | chars sent | (a) chat prefill | (a) ttft ms / prefill tok | (b) raw stream ids | (b) repaired ids | (b) ttft ms / prefill tok |');
   console.log('|---|---|---:|---|---:|---|---|---:|');
