@@ -1,4 +1,8 @@
+import { createExecutionContext, env } from "cloudflare:test";
+import { parse as parseToml } from "smol-toml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Env } from "../../src/env.js";
+import worker from "../../src/index.js";
 import { fakeHosts, hostJson, hostStream, sseEvents } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
 import { call, uniqueHost, useConfig } from "../helpers/worker.js";
@@ -61,8 +65,59 @@ describe("GET /api/agent-config", () => {
     expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
     const text = await res.text();
     expect(text).toContain("export ANTHROPIC_BASE_URL='https://router.test'");
-    expect(text).toContain('export ANTHROPIC_API_KEY="$BOOCODE_API_KEY"');
+    // Auth on: an unset variable stops the eval with a message instead of exporting an empty key.
+    expect(text).toContain('export ANTHROPIC_API_KEY="${BOOCODE_API_KEY:?set BOOCODE_API_KEY to your router key}"');
     expect(text).toContain("export ANTHROPIC_MODEL='gpu/qwen-32b'");
+  });
+
+  it("with auth off the Claude Code key falls back to a placeholder, since Claude Code will not start with an empty one", async () => {
+    hosts = withHosts();
+    const authOff = { ...(env as Env), ROUTER_AUTH: "off" };
+    const ask = (path: string) => worker.fetch(new Request(`http://127.0.0.1:8787${path}`), authOff, createExecutionContext());
+    const text = await (await ask("/api/agent-config?client=claude-code&model=gpu/qwen-32b")).text();
+    expect(text).toContain('export ANTHROPIC_API_KEY="${BOOCODE_API_KEY:-local}"');
+    expect(text).not.toContain('"$BOOCODE_API_KEY"');
+    const settings = await (await ask("/api/agent-config?client=claude-code&model=gpu/qwen-32b&format=json")).json<any>();
+    expect(settings.apiKeyHelper).toBe('printf %s "${BOOCODE_API_KEY:-local}"');
+  });
+
+  it("format=json gives the structured settings agent-config merges: the same as the pasted text, no key value", async () => {
+    hosts = withHosts();
+    const codexText = await (await call("/api/agent-config?client=codex&model=coder")).text();
+    const codex = await call("/api/agent-config?client=codex&model=coder&format=json");
+    expect(codex.headers.get("content-type")).toMatch(/^application\/json/);
+    const codexJson = await codex.json<any>();
+    expect(codexJson).toEqual({
+      model: "coder",
+      model_provider: "boocode-local",
+      model_context_window: 32768,
+      model_providers: { "boocode-local": { name: "BooCode Local", base_url: "https://router.test/v1", wire_api: "responses", env_key: "BOOCODE_API_KEY" } },
+    });
+    expect({ ...parseToml(codexText) }).toEqual(codexJson);
+    const claude = await (await call("/api/agent-config?client=claude-code&model=gpu/qwen-32b&format=json")).json<any>();
+    expect(claude).toEqual({
+      env: {
+        ANTHROPIC_BASE_URL: "https://router.test",
+        ANTHROPIC_MODEL: "gpu/qwen-32b",
+        ANTHROPIC_DEFAULT_HAIKU_MODEL: "gpu/qwen-32b",
+        ANTHROPIC_DEFAULT_SONNET_MODEL: "gpu/qwen-32b",
+        ANTHROPIC_DEFAULT_OPUS_MODEL: "gpu/qwen-32b",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      },
+      apiKeyHelper: 'printf %s "${BOOCODE_API_KEY:?set BOOCODE_API_KEY to your router key}"',
+    });
+  });
+
+  it("key_env names another variable in every config; a name that is not a plain variable is refused", async () => {
+    hosts = withHosts();
+    expect(await (await call("/api/agent-config?client=codex&model=coder&key_env=MY_ROUTER_KEY")).text()).toContain('env_key = "MY_ROUTER_KEY"');
+    expect((await (await call("/api/opencode-config?key_env=MY_ROUTER_KEY")).json<any>()).provider["boocode-local"].options.apiKey).toBe("{env:MY_ROUTER_KEY}");
+    expect(await (await call("/api/agent-config?client=claude-code&key_env=MY_ROUTER_KEY")).text()).toContain("${MY_ROUTER_KEY:?");
+    for (const [query, code, param] of [["client=codex&key_env=X%22%3Brm", "invalid_key_env", "key_env"], ["client=opencode&key_env=1X", "invalid_key_env", "key_env"], ["client=codex&format=yaml", "invalid_format", "format"]]) {
+      const res = await call(`/api/agent-config?${query}`);
+      expect(res.status).toBe(400);
+      expect((await res.json<any>()).error).toMatchObject({ type: "invalid_request_error", code, param });
+    }
   });
 
   it("client=codex gives a config.toml block on the Responses API with the model's window", async () => {
@@ -76,6 +131,9 @@ describe("GET /api/agent-config", () => {
     expect(text).toContain('env_key = "BOOCODE_API_KEY"');
     expect(text).toContain("model_context_window = 32768");
     expect(text).not.toContain("model_max_output_tokens"); // Codex 0.169 has no such key and warns about it
+    // Pasting instructions that do not corrupt an existing file: no append, the merge command instead.
+    expect(text).not.toContain(">>");
+    expect(text).toContain("npm run agent-config -- codex --write");
   });
 
   it("client=opencode is /api/opencode-config", async () => {
