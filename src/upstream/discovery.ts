@@ -112,11 +112,13 @@ export function parseModelList(body: unknown, onDropped: (name: unknown) => void
 /** Names already reported, so a host that keeps listing a bad name costs one log line per isolate, not one a probe. */
 const droppedLogged = new Set<string>();
 const MAX_LOGGED_NAME = 120;
+/** A host inventing a new bad name on every probe must not grow the isolate's memory without bound. */
+const MAX_REMEMBERED_DROPS = 1_000;
 
 function logDroppedName(provider: Provider, name: unknown): void {
   const shown = printable(typeof name === "string" ? name : JSON.stringify(name) ?? String(name));
   const key = `${hostKey(provider)} ${shown}`;
-  if (droppedLogged.has(key)) return;
+  if (droppedLogged.has(key) || droppedLogged.size >= MAX_REMEMBERED_DROPS) return;
   droppedLogged.add(key);
   console.warn(redactSecrets(JSON.stringify({ level: "warn", message: "discovery dropped a model name that is not a valid model id", provider: provider.id, name: shown })));
 }
