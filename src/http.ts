@@ -40,14 +40,14 @@ export async function readBodyText(request: Request, limit: number): Promise<str
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(all);
   } catch {
-    throw badRequest("request body is not valid UTF-8");
+    throw badRequest("request body is not valid UTF-8", "invalid_json");
   }
 }
 
 /** Parses a JSON body and validates it; zod's issues go into the 400 message with their paths. */
 export async function readJsonBody<S extends z.ZodType>(request: Request, schema: S, limit: number, options: { arrays?: boolean } = {}): Promise<{ raw: Record<string, unknown>; body: z.infer<S> }> {
   const text = await readBodyText(request, limit);
-  if (text.trim() === "") throw badRequest("request body is empty; expected a JSON object");
+  if (text.trim() === "") throw badRequest("request body is empty; expected a JSON object", "invalid_json");
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -7,11 +7,12 @@
 import * as z from "zod";
 import type { Handler } from "../context.js";
 import { maxBodyBytes, readJsonBody } from "../http.js";
-import { InferenceBodySchema, proxyInference } from "../v1/inference.js";
+import { proxyInference } from "../v1/inference.js";
+import { ChatBodySchema as ChatCompletionsBodySchema } from "../v1/request-schemas.js";
 
 export const PURPOSES = ["chat", "compaction", "task", "arena"] as const;
 
-const ChatBodySchema = InferenceBodySchema.extend({
+const ChatBodySchema = ChatCompletionsBodySchema.extend({
   purpose: z.enum(PURPOSES).default("chat"),
   stream_options: z.looseObject({}).nullish(),
 });

@@ -1,20 +1,26 @@
 /**
  * The catalog: every provider with its health and every model with its EFFECTIVE window, built from the config and
  * the hosts' own `/v1/models` answers (probed in parallel, cached a few seconds per isolate). One source for
- * `GET /v1/models`, `GET /api/opencode-config`, the agent configs and `GET /api/catalog`, so they never disagree.
+ * `GET /v1/models`, `GET /api/opencode-config`, the agent configs and `GET /api/catalog`, so they never disagree;
+ * its model list is the resolver's own (resolver/served.ts), so what inference accepts is what the catalog lists.
  */
 import type { Capability, Provider, ProvidersConfig } from "../config/schema.js";
 import type { Env } from "../env.js";
 import { listModels } from "../resolver/resolve.js";
-import { discover, probeModelInfo, type HostModel, type Probe } from "../upstream/discovery.js";
+import { discover, probeModelInfo, type Discovery, type HostModel, type Probe } from "../upstream/discovery.js";
 
 export type HostStatus = "online" | "loading" | "offline" | "unauthorized" | "unknown";
+
+/** Why a host is not online, for programs (`error` says it for people). */
+export type HostProblem = "unreachable" | "timeout" | "unauthorized" | "loading" | "error";
 
 export interface CatalogProvider {
   id: string;
   label: string;
   status: HostStatus;
   latencyMs?: number;
+  /** Set whenever `status` is neither `online` nor `unknown`. */
+  reason?: HostProblem;
   error?: string;
 }
 
@@ -46,25 +52,26 @@ export interface Catalog {
   generatedAt: string;
 }
 
-/** `live: false` skips every probe (status `unknown`, configured windows only). */
+/**
+ * `live: false` skips every probe (status `unknown`, configured windows only). A host that is down keeps its last
+ * known models in the list (status `offline`, last known windows), exactly the names the resolver still counts.
+ */
 export async function buildCatalog(config: ProvidersConfig, env: Env, options: { live?: boolean } = {}): Promise<Catalog> {
   const live = options.live ?? true;
-  const probes = live ? (await discover(config.providers, env, { all: true })).probes : new Map<string, Probe>();
-  const primaryNames = new Map<string, string[]>();
-  for (const [id, probe] of probes) if (probe.ok) primaryNames.set(id, probe.models.map((m) => m.name));
+  const found: Discovery = live ? await discover(config.providers, env, { all: true }) : { probes: new Map(), names: new Map(), hostModels: new Map() };
 
   const providers = config.providers.map((p): CatalogProvider => {
-    const probe = probes.get(p.id);
+    const probe = found.probes.get(p.id);
     const base = { id: p.id, label: p.label ?? p.id };
     if (!probe) return { ...base, status: "unknown" };
     if (probe.ok) return { ...base, status: "online", latencyMs: probe.latencyMs };
-    return { ...base, status: hostStatusOf(probe), latencyMs: probe.latencyMs, error: probe.error };
+    const status = hostStatusOf(probe);
+    return { ...base, status, latencyMs: probe.latencyMs, reason: problemOf(probe, status), error: probe.error };
   });
   const statusOf = new Map(providers.map((p) => [p.id, p.status]));
 
-  const models = listModels(config, primaryNames).map((m): CatalogModel => {
-    const probe = probes.get(m.provider.id);
-    const host: HostModel | undefined = probe?.ok ? probe.models.find((h) => h.name === m.upstream || h.aliases.includes(m.upstream)) : undefined;
+  const models = listModels(config, found.names).map((m): CatalogModel => {
+    const host: HostModel | undefined = m.hostName === undefined ? undefined : found.hostModels.get(m.provider.id)?.find((h) => h.name === m.hostName);
     const providerStatus = statusOf.get(m.provider.id) ?? "unknown";
     return {
       id: m.id,
@@ -79,7 +86,7 @@ export async function buildCatalog(config: ProvidersConfig, env: Env, options: {
       maxOutputTokens: m.config?.maxOutputTokens,
       capabilities: m.config?.capabilities ?? [],
       created: host?.created,
-      loaded: host?.status === undefined ? undefined : host.status === "loaded",
+      loaded: host?.status === undefined || providerStatus !== "online" ? undefined : host.status === "loaded",
     };
   });
   if (live) await exactRouterModeWindows(config, env, models);
@@ -90,6 +97,13 @@ function hostStatusOf(probe: Extract<Probe, { ok: false }>): HostStatus {
   if (probe.code === "upstream_unauthorized") return "unauthorized";
   if (probe.status === 503) return "loading";
   return "offline";
+}
+
+function problemOf(probe: Extract<Probe, { ok: false }>, status: HostStatus): HostProblem {
+  if (status === "unauthorized" || status === "loading") return status;
+  if (probe.code === "host_unreachable") return "unreachable";
+  if (probe.code === "upstream_timeout") return "timeout";
+  return "error";
 }
 
 /**

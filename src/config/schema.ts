@@ -6,6 +6,7 @@
  * Plain TypeScript, no Workers API: exported to Node through `boocode-router/resolver`.
  */
 import * as z from "zod";
+import { jsonErrorOffset } from "./json-offset.js";
 
 /** Provider ids become the first segment of every composite id, so they must be URL- and log-safe. */
 const SLUG = /^[a-z0-9][a-z0-9-]*$/;
@@ -13,6 +14,10 @@ const SLUG = /^[a-z0-9][a-z0-9-]*$/;
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Model ids may contain `/` and `:` (router-mode names such as `org/repo-GGUF:Q4_K_M`), never spaces or controls. */
 const MODEL_ID = /^[A-Za-z0-9._:@+-][A-Za-z0-9._:@+/-]*$/;
+/** The longest model id (configured, or reported by a host). */
+export const MODEL_ID_MAX = 200;
+/** The longest `model` a request may name: a composite id is a slug, a `/` and a model id. */
+export const MODEL_REF_MAX = 300;
 
 export const CAPABILITIES = ["tools", "vision", "embeddings", "reasoning"] as const;
 
@@ -20,12 +25,27 @@ export const DEFAULT_TIMEOUTS = { connectMs: 5_000, firstByteMs: 300_000, idleMs
 
 const slug = z.string().max(64).regex(SLUG, "must be a slug: lowercase letters, digits and '-', starting with a letter or digit");
 const secretName = z.string().regex(SECRET_NAME, "must be the NAME of a Worker secret (letters, digits, '_'), never its value");
-const modelId = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(MODEL_ID, "must be letters, digits and . _ : @ + - / (no spaces or control characters)")
-  .refine((s) => !s.split("/").some((part) => part === "" || part === "." || part === ".."), "must not contain empty, '.' or '..' path segments");
+/**
+ * The one rule for model names, wherever they come from: a configured id or upstream name, a name a host reports on
+ * `/v1/models` (anything else is dropped), and the `model` of a request (a composite id, an alias or a bare name is
+ * made of the same characters). So every name the router routes by or prints is plain ASCII without controls: safe
+ * in a header (`x-boocode-route`), a log line and a generated shell or TOML config.
+ */
+export function modelNameSchema(max: number) {
+  return z
+    .string({ error: (issue) => (issue.input === undefined ? "is required" : "must be a string") })
+    .min(1, { error: "must not be empty", abort: true })
+    .max(max, { error: `must be at most ${max} characters`, abort: true })
+    .regex(MODEL_ID, "must be letters, digits and . _ : @ + - / (no spaces, control or non-ASCII characters)")
+    .refine((s) => !s.split("/").some((part) => part === "" || part === "." || part === ".."), "must not contain empty, '.' or '..' path segments");
+}
+
+const modelId = modelNameSchema(MODEL_ID_MAX);
+
+/** Whether a host-reported name may be used as a model id (see {@link modelNameSchema}). */
+export function isModelId(name: unknown): name is string {
+  return modelId.safeParse(name).success;
+}
 
 const baseUrl = z.string().superRefine((s, ctx) => {
   const problem = baseUrlProblem(s);
@@ -111,7 +131,9 @@ export const ProvidersConfigSchema = z
         const slash = member.indexOf("/");
         const provider = slash > 0 ? byId.get(member.slice(0, slash)) : undefined;
         const model = member.slice(slash + 1);
-        if (!provider) {
+        if (slash < 0 && member in config.aliases) {
+          ctx.addIssue({ code: "custom", path, message: `alias "${name}" points to "${member}", which is an alias: aliases do not chain, so name a provider/model (e.g. one of ${describeAlias(config.aliases[member]!)})` });
+        } else if (!provider) {
           ctx.addIssue({ code: "custom", path, message: `alias "${name}" points to "${member}", but no provider "${member.slice(0, Math.max(slash, 0)) || member}" exists (members are provider/model)` });
         } else if (!provider.models.some((m) => m.id === model) && !provider.discover) {
           ctx.addIssue({ code: "custom", path, message: `alias "${name}" points to "${member}", but provider "${provider.id}" has no model "${model}" and does not discover models` });
@@ -119,6 +141,10 @@ export const ProvidersConfigSchema = z
       });
     }
   });
+
+function describeAlias(target: string | string[]): string {
+  return (typeof target === "string" ? [target] : target).map((m) => `"${m}"`).join(", ");
+}
 
 /** The parsed, defaults-applied config. */
 export type ProvidersConfig = z.infer<typeof ProvidersConfigSchema>;
@@ -157,12 +183,24 @@ export function parseProvidersConfig(json: unknown): ProvidersConfig {
     try {
       value = JSON.parse(json);
     } catch (err) {
-      throw new ProvidersConfigError([{ code: "custom", path: [], message: `not valid JSON: ${(err as Error).message}`, input: json }]);
+      throw new ProvidersConfigError([{ code: "custom", path: [], message: jsonSyntaxMessage(json, err as Error), input: json }]);
     }
   }
   const result = ProvidersConfigSchema.safeParse(value);
   if (!result.success) throw new ProvidersConfigError(result.error.issues);
   return result.data;
+}
+
+/** `not valid JSON at line L, column C: ...`: people editing a file need the line and column, not an offset. */
+function jsonSyntaxMessage(text: string, err: Error): string {
+  const scanned = jsonErrorOffset(text);
+  const reported = /at position (\d+)/.exec(err.message);
+  const offset = scanned >= 0 ? scanned : reported ? Number(reported[1]) : text.length;
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const column = offset - (before.lastIndexOf("\n") + 1) + 1;
+  const detail = err.message.replace(/\s*\(line \d+ column \d+\)/, "").replace(/\s*at position \d+/, "");
+  return `not valid JSON at line ${line}, column ${column}: ${detail}`;
 }
 
 /** JSON Schema for editors, generated from the zod schema (the input side: defaults are optional). */

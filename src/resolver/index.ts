@@ -11,6 +11,8 @@ export {
   ProvidersConfigError,
   ProvidersConfigSchema,
   TimeoutsSchema,
+  isModelId,
+  modelNameSchema,
   parseProvidersConfig,
   providersJsonSchema,
 } from "../config/schema.js";
@@ -18,5 +20,5 @@ export type { Capability, ModelConfig, Provider, ProvidersConfig, ProvidersConfi
 export { compositeId, splitModelId } from "./ids.js";
 export type { ModelIdParts } from "./ids.js";
 export { listModels, providersToProbe, resolveModel } from "./resolve.js";
-export type { DiscoveredModels, ListedModel, ModelRoute, Resolution } from "./resolve.js";
+export type { DiscoveredModel, DiscoveredModels, HostReport, ListedModel, ModelRoute, Resolution } from "./resolve.js";
 export { orderForSession } from "./affinity.js";

@@ -1,21 +1,21 @@
 /**
- * The one resolver (DESIGN §4, C3/C5): every path that sends a request to a host (chat, completions, context
- * counting, Arena, the app's Node server, BooCoder) turns a client's model string into a host through this file.
+ * The one resolver: every path that sends a request to a host (chat, completions, context counting, Arena, the app's
+ * Node server, BooCoder) turns a client's model string into a host through this file. It looks names up in the one
+ * list of what is served (served.ts), the same list the catalog shows.
  *
  * Pure: what the hosts reported on `/v1/models` is passed in (`discovered`), so the same code runs in the Worker
- * (which probes and caches) and in Node (which may pass nothing and rely on config alone).
+ * (which probes, caches and remembers each host's last good list) and in Node (which may pass nothing and rely on
+ * config alone).
  */
 import type { ModelConfig, Provider, ProvidersConfig } from "../config/schema.js";
 import { compositeId, splitModelId } from "./ids.js";
+import { findServed, hostReport, providerModels, type DiscoveredModels, type ListedModel } from "./served.js";
 
-/**
- * Model names each host reported on `/v1/models`, by provider id. A provider missing from the map is "not known"
- * (not probed, or unreachable): a composite id on it is then routed optimistically and the host has the last word.
- */
-export type DiscoveredModels = ReadonlyMap<string, readonly string[]>;
+export { listModels } from "./served.js";
+export type { DiscoveredModel, DiscoveredModels, HostReport, ListedModel } from "./served.js";
 
 export interface ModelRoute {
-  /** The composite id clients see in every response. */
+  /** The composite id clients see in every response: the listed id, whichever of its names was asked for. */
   id: string;
   provider: Provider;
   /** The model part of the composite id. */
@@ -32,22 +32,35 @@ export type Resolution =
   | { ok: true; via: "id" | "alias" | "bare"; requested: string; /** Preferred first; an alias pool lists its members in order. */ candidates: ModelRoute[] }
   | { ok: false; error: "not_found" | "ambiguous"; requested: string; message: string; /** Composite ids that could have been meant. */ candidates: string[] };
 
-/** Resolution order: exact composite id, then alias, then a bare model name only if exactly one provider has it. */
+/** How many of a provider's models a "has no model" message names before it points at the full list. */
+const NAMED_IN_MESSAGE = 12;
+
+/**
+ * Resolution order: a composite id whose first segment is a configured provider is that provider's model or not
+ * found (never a bare-name search); then an alias; then a bare model name only if exactly one provider has it.
+ * Ambiguity is decided from the configured and the last-known discovered models, so a bare name means the same
+ * thing whether a host is up or down.
+ */
 export function resolveModel(config: ProvidersConfig, requested: string, discovered: DiscoveredModels = new Map()): Resolution {
-  const direct = resolveComposite(config, requested, discovered);
-  if (direct) return { ok: true, via: "id", requested, candidates: [direct] };
+  const parts = splitModelId(requested);
+  const provider = parts && config.providers.find((p) => p.id === parts.provider);
+  if (parts && provider) {
+    const route = resolveOn(provider, parts.model, discovered);
+    if (route) return { ok: true, via: "id", requested, candidates: [route] };
+    return { ok: false, error: "not_found", requested, message: noSuchModel(provider, parts.model, discovered), candidates: [] };
+  }
 
   const alias = config.aliases[requested];
   if (alias !== undefined) {
     const members = typeof alias === "string" ? [alias] : alias;
-    const candidates = members.map((m) => resolveComposite(config, m, discovered)).filter((r): r is ModelRoute => r !== undefined);
+    const candidates = members.map((m) => resolveMember(config, m, discovered)).filter((r): r is ModelRoute => r !== undefined);
     if (candidates.length > 0) return { ok: true, via: "alias", requested, candidates };
     return { ok: false, error: "not_found", requested, message: `alias "${requested}" has no available member (${members.join(", ")})`, candidates: members };
   }
 
   const matches = config.providers.flatMap((p) => {
-    const route = routeOn(p, requested, discovered);
-    return route ? [route] : [];
+    const served = findServed(providerModels(p, discovered), requested);
+    return served ? [routeTo(served)] : [];
   });
   if (matches.length === 1) return { ok: true, via: "bare", requested, candidates: matches };
   if (matches.length > 1) {
@@ -66,7 +79,7 @@ export function providersToProbe(config: ProvidersConfig, requested: string): Pr
     const parts = splitModelId(id);
     const provider = parts && config.providers.find((p) => p.id === parts.provider);
     if (!parts || !provider) return [];
-    return provider.discover && !provider.models.some((m) => m.id === parts.model) ? [provider] : [];
+    return provider.discover && !provider.models.some((m) => m.id === parts.model || m.upstream === parts.model) ? [provider] : [];
   };
   const direct = splitModelId(requested);
   if (direct && config.providers.some((p) => p.id === direct.provider)) return needs(requested);
@@ -75,53 +88,32 @@ export function providersToProbe(config: ProvidersConfig, requested: string): Pr
   return config.providers.filter((p) => p.discover);
 }
 
-function resolveComposite(config: ProvidersConfig, id: string, discovered: DiscoveredModels): ModelRoute | undefined {
+function resolveMember(config: ProvidersConfig, id: string, discovered: DiscoveredModels): ModelRoute | undefined {
   const parts = splitModelId(id);
-  if (!parts) return undefined;
-  const provider = config.providers.find((p) => p.id === parts.provider);
-  if (!provider) return undefined;
-  return routeOn(provider, parts.model, discovered) ?? unverifiedRoute(provider, parts.model, discovered);
-}
-
-/** A route to `model` on `provider` if the config or the host's own list has it. */
-function routeOn(provider: Provider, model: string, discovered: DiscoveredModels): ModelRoute | undefined {
-  const configured = provider.models.find((m) => m.id === model);
-  if (configured) return { id: compositeId(provider.id, model), provider, model, upstream: configured.upstream ?? configured.id, config: configured, source: "config" };
-  if (provider.discover && discovered.get(provider.id)?.includes(model)) {
-    const config = provider.models.find((m) => (m.upstream ?? m.id) === model);
-    return { id: compositeId(provider.id, model), provider, model, upstream: model, config, source: "discovered" };
-  }
-  return undefined;
-}
-
-function unverifiedRoute(provider: Provider, model: string, discovered: DiscoveredModels): ModelRoute | undefined {
-  if (!provider.discover || discovered.has(provider.id)) return undefined;
-  return { id: compositeId(provider.id, model), provider, model, upstream: model, source: "unverified" };
-}
-
-export interface ListedModel {
-  id: string;
-  provider: Provider;
-  model: string;
-  upstream: string;
-  config?: ModelConfig;
-  source: "config" | "discovered";
+  const provider = parts && config.providers.find((p) => p.id === parts.provider);
+  return parts && provider ? resolveOn(provider, parts.model, discovered) : undefined;
 }
 
 /**
- * Every model by composite id: configured ones first, in file order, then what each discovering host reported
- * that the config does not already name (by id or by upstream name).
+ * `model` on `provider`: a served entry by any of its names; else, when the provider discovers and its list is not
+ * known right now (never reached, or not answering: its last list may be out of date), an unverified route that
+ * lets the host decide.
  */
-export function listModels(config: ProvidersConfig, discovered: DiscoveredModels = new Map()): ListedModel[] {
-  return config.providers.flatMap((provider) => {
-    const configured: ListedModel[] = provider.models.map((m) => ({
-      id: compositeId(provider.id, m.id), provider, model: m.id, upstream: m.upstream ?? m.id, config: m, source: "config",
-    }));
-    if (!provider.discover) return configured;
-    const known = new Set(provider.models.flatMap((m) => [m.id, m.upstream ?? m.id]));
-    const found: ListedModel[] = [...new Set(discovered.get(provider.id) ?? [])]
-      .filter((name) => !known.has(name))
-      .map((name) => ({ id: compositeId(provider.id, name), provider, model: name, upstream: name, source: "discovered" }));
-    return [...configured, ...found];
-  });
+function resolveOn(provider: Provider, model: string, discovered: DiscoveredModels): ModelRoute | undefined {
+  const served = findServed(providerModels(provider, discovered), model);
+  if (served) return routeTo(served);
+  const report = hostReport(discovered, provider.id);
+  if (!provider.discover || (report && !report.stale)) return undefined;
+  return { id: compositeId(provider.id, model), provider, model, upstream: model, source: "unverified" };
+}
+
+function routeTo(m: ListedModel): ModelRoute {
+  return { id: m.id, provider: m.provider, model: m.model, upstream: m.upstream, config: m.config, source: m.source };
+}
+
+/** `provider "gpu" has no model "x"; its models: a, b`, so the client sees what it could have meant. */
+function noSuchModel(provider: Provider, model: string, discovered: DiscoveredModels): string {
+  const ids = providerModels(provider, discovered).map((m) => m.id);
+  const listed = ids.length === 0 ? "it lists no models" : `its models: ${ids.slice(0, NAMED_IN_MESSAGE).join(", ")}${ids.length > NAMED_IN_MESSAGE ? `, and ${ids.length - NAMED_IN_MESSAGE} more` : ""}`;
+  return `provider "${provider.id}" has no model "${model}"; ${listed}`;
 }

@@ -1,11 +1,14 @@
 /**
  * What each discovering host serves, from its `GET /v1/models`, cached per isolate for a few seconds so a dead host
- * costs one short probe, not one per request. Concurrent requests share one in-flight probe.
+ * costs one short probe, not one per request. Concurrent requests share one in-flight probe. Each host's last good
+ * list is remembered for the isolate's life: while the host is down its models stay known (listed as offline, and
+ * counted when a bare name is checked for ambiguity), so a name means the same thing whether the host is up or not.
  */
-import type { Provider } from "../config/schema.js";
+import { isModelId, type Provider } from "../config/schema.js";
 import type { Env } from "../env.js";
-import type { DiscoveredModels } from "../resolver/resolve.js";
+import type { HostReport } from "../resolver/resolve.js";
 import { RouterError } from "../errors.js";
+import { redactSecrets } from "../secrets.js";
 import { hostErrorToRouterError } from "./errors.js";
 import { callHost } from "./fetch.js";
 
@@ -30,20 +33,31 @@ export type Probe =
 const PROBE_TIMEOUT_MS = 2_500;
 const FRESH_MS = 5_000;
 
+const hostKey = (provider: Provider) => `${provider.id} ${provider.baseUrl}`;
 const cache = new Map<string, { at: number; probe: Promise<Probe> }>();
+/** Each host's last successful model list, by id and address (a provider moved to a new URL starts afresh). */
+const lastGood = new Map<string, HostModel[]>();
 
 export function probeHost(provider: Provider, env: Env, now = Date.now()): Promise<Probe> {
-  const key = `${provider.id} ${provider.baseUrl}`;
+  const key = hostKey(provider);
   const hit = cache.get(key);
   if (hit && now - hit.at < FRESH_MS) return hit.probe;
-  const probe = fetchModels(provider, env);
+  const probe = fetchModels(provider, env).then((answer) => {
+    if (answer.ok) lastGood.set(key, answer.models);
+    return answer;
+  });
   cache.set(key, { at: now, probe });
   return probe;
 }
 
+/** The host's last good model list this isolate saw, if any. */
+export function lastKnownModels(provider: Provider): HostModel[] | undefined {
+  return lastGood.get(hostKey(provider));
+}
+
 async function fetchModels(provider: Provider, env: Env): Promise<Probe> {
   const answer = await getHostJson(provider, env, "/v1/models");
-  return answer.ok ? { ok: true, models: parseModelList(answer.body), latencyMs: answer.latencyMs } : answer;
+  return answer.ok ? { ok: true, models: parseModelList(answer.body, (name) => logDroppedName(provider, name)), latencyMs: answer.latencyMs } : answer;
 }
 
 /** A host's JSON answer to a GET, or why there is none; never throws. */
@@ -68,24 +82,51 @@ async function getHostJson(provider: Provider, env: Env, path: string): Promise<
   }
 }
 
-/** llama-server's list: OpenAI `data[]` plus `aliases`, `meta` (single model) or `status` (router mode). */
-export function parseModelList(body: unknown): HostModel[] {
+/**
+ * llama-server's list: OpenAI `data[]` plus `aliases`, `meta` (single model) or `status` (router mode). A name that
+ * breaks the model-id rule (config/schema.ts) is dropped, alias or model, and reported to `onDropped`: such a name
+ * could not be sent in a header or written into a generated agent config safely, nor asked for by any valid request.
+ */
+export function parseModelList(body: unknown, onDropped: (name: unknown) => void = () => {}): HostModel[] {
   const data = (body as { data?: unknown })?.data;
   if (!Array.isArray(data)) return [];
+  const valid = (name: unknown): name is string => isModelId(name) || (onDropped(name), false);
   return data.flatMap((entry): HostModel[] => {
-    if (typeof entry?.id !== "string" || entry.id === "") return [];
+    if (entry === null || typeof entry !== "object" || entry.id === undefined) return [];
+    if (!valid(entry.id)) return [];
     const meta = entry.meta ?? {};
     const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : undefined);
     const args: unknown[] = Array.isArray(entry.status?.args) ? entry.status.args : [];
+    const aliases: unknown[] = Array.isArray(entry.aliases) ? entry.aliases : [];
     return [{
       name: entry.id,
-      aliases: Array.isArray(entry.aliases) ? entry.aliases.filter((a: unknown): a is string => typeof a === "string" && a !== entry.id) : [],
+      aliases: aliases.filter((a): a is string => a !== entry.id && valid(a)),
       created: num(entry.created),
       contextLength: num(meta.n_ctx) ?? (args.length ? perSlotFromArgs(args, num(meta.n_ctx_train) ?? num(entry.context_length)) : undefined),
       contextTrain: num(meta.n_ctx_train) ?? num(entry.context_length),
       status: typeof entry.status?.value === "string" ? entry.status.value : undefined,
     }];
   });
+}
+
+/** Names already reported, so a host that keeps listing a bad name costs one log line per isolate, not one a probe. */
+const droppedLogged = new Set<string>();
+const MAX_LOGGED_NAME = 120;
+/** A host inventing a new bad name on every probe must not grow the isolate's memory without bound. */
+const MAX_REMEMBERED_DROPS = 1_000;
+
+function logDroppedName(provider: Provider, name: unknown): void {
+  const shown = printable(typeof name === "string" ? name : JSON.stringify(name) ?? String(name));
+  const key = `${hostKey(provider)} ${shown}`;
+  if (droppedLogged.has(key) || droppedLogged.size >= MAX_REMEMBERED_DROPS) return;
+  droppedLogged.add(key);
+  console.warn(redactSecrets(JSON.stringify({ level: "warn", message: "discovery dropped a model name that is not a valid model id", provider: provider.id, name: shown })));
+}
+
+/** ASCII only: controls and non-ASCII as `\uXXXX`, cut to a bounded length, so the log line shows the name as data. */
+function printable(name: string): string {
+  const cut = name.length > MAX_LOGGED_NAME ? `${name.slice(0, MAX_LOGGED_NAME)}...` : name;
+  return cut.replace(/[^\x20-\x7e]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /**
@@ -110,21 +151,32 @@ function perSlotFromArgs(args: unknown[], train?: number): number | undefined {
   return perSlot && train ? Math.min(perSlot, train) : perSlot;
 }
 
+/** What one round of probes found: each answer, and the models to go by (fresh, or the last good list). */
+export interface Discovery {
+  probes: Map<string, Probe>;
+  /** What the resolver needs, by provider id: fresh lists, and last good ones marked `stale` for hosts that are down. */
+  names: Map<string, HostReport>;
+  /** The host models behind `names` (windows, load state), fresh or last known. */
+  hostModels: Map<string, HostModel[]>;
+}
+
 /**
- * Probes the given providers in parallel and returns what the resolver needs: names (and aliases) per reachable host.
- * Only discovering providers are probed unless `all` (the catalog also wants health and windows of the others).
+ * Probes the given providers in parallel and returns what the resolver and the catalog need. Only discovering
+ * providers are probed unless `all` (the catalog also wants health and windows of the others).
  */
-export async function discover(providers: Provider[], env: Env, options: { all?: boolean } = {}): Promise<{ names: DiscoveredModels; probes: Map<string, Probe> }> {
-  const probes = new Map<string, Probe>();
-  const names = new Map<string, string[]>();
+export async function discover(providers: Provider[], env: Env, options: { all?: boolean } = {}): Promise<Discovery> {
+  const found: Discovery = { probes: new Map(), names: new Map(), hostModels: new Map() };
   await Promise.all(
     providers.filter((p) => options.all || p.discover).map(async (p) => {
       const probe = await probeHost(p, env);
-      probes.set(p.id, probe);
-      if (probe.ok) names.set(p.id, probe.models.flatMap((m) => [m.name, ...m.aliases]));
+      found.probes.set(p.id, probe);
+      const models = probe.ok ? probe.models : lastKnownModels(p);
+      if (!models) return;
+      found.hostModels.set(p.id, models);
+      found.names.set(p.id, { models, stale: !probe.ok });
     }),
   );
-  return { names, probes };
+  return found;
 }
 
 /** What one model's read-only host endpoints say: `/props` (settings, window, template) or `/slots` (slot use). */
@@ -135,7 +187,7 @@ const infoCache = new Map<string, { at: number; answer: Promise<HostAnswer> }>()
 /**
  * `GET /props` or `GET /slots` about one model, as `?model=NAME&autoload=false`: a router-mode host then answers
  * for that model WITHOUT loading it (400 "model is not loaded" instead; a plain `/slots` is a 400 there), and a
- * single-model host ignores both parameters. Never `/slots?action=...` or `POST /props` (DESIGN §7): this asks only.
+ * single-model host ignores both parameters. Never `/slots?action=...` or `POST /props`: this asks only.
  * Cached like the model list; `maxAgeMs` shortens that for what changes fast (slot use).
  */
 export function probeModelInfo(provider: Provider, env: Env, endpoint: ModelInfoEndpoint, upstream: string, options: { maxAgeMs?: number; now?: number } = {}): Promise<HostAnswer> {
@@ -153,4 +205,6 @@ export function probeModelInfo(provider: Provider, env: Env, endpoint: ModelInfo
 export function resetDiscoveryCache(): void {
   cache.clear();
   infoCache.clear();
+  lastGood.clear();
+  droppedLogged.clear();
 }

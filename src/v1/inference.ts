@@ -1,10 +1,10 @@
 /**
- * The one inference path (DESIGN §2, C3): chat, completions, embeddings, rerank, Anthropic messages, Responses all
- * go through here. The body is validated loosely (only what the router reads), the model resolved to a host, and
- * the ORIGINAL JSON forwarded with only `model` changed, so parameters the router does not know still pass.
+ * The one inference path: chat, completions, embeddings, rerank, Anthropic messages, Responses all go through here.
+ * The body is validated loosely (request-schemas.ts: what the router reads and what each endpoint cannot do
+ * without), the model resolved to a host, and the ORIGINAL JSON forwarded with only `model` changed, so parameters
+ * the router does not know still pass.
  * Answers come back with the composite id in every `model` member; streams are relayed chunk by chunk.
  */
-import * as z from "zod";
 import { liveConfig } from "../config/load.js";
 import type { Handler, RouterRequest } from "../context.js";
 import { writeLog } from "../context.js";
@@ -21,26 +21,12 @@ import { callHost } from "../upstream/fetch.js";
 import { firstThatAnswers } from "../upstream/failover.js";
 import { healthyFirst } from "../upstream/recent-failures.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
+import { bodySchemaFor } from "./request-schemas.js";
 import { resolveRequestModel } from "./resolve-request.js";
 import { sessionKey } from "./session.js";
 
-/** Above this, a token limit is a mistake or an attack, not a request (no llama-server slot is this large). */
-const MAX_TOKENS_CAP = 10_000_000;
-const tokenLimit = z.union([z.literal(-1), z.number().int().min(1).max(MAX_TOKENS_CAP)]).nullable().optional();
-
-/** Only what the router reads or must keep sane; everything else passes through untouched. */
-export const InferenceBodySchema = z.looseObject({
-  model: z
-    .string()
-    .min(1, "model must not be empty")
-    .max(512)
-    .regex(/^[^\u0000-\u001f\u007f]+$/, "model must not contain control characters"),
-  stream: z.boolean().optional(),
-  messages: z.array(z.unknown()).optional(),
-  max_tokens: tokenLimit,
-  max_completion_tokens: tokenLimit,
-  max_output_tokens: tokenLimit,
-});
+/** Re-exported for the app API's bodies, which extend it. */
+export { InferenceBodySchema } from "./request-schemas.js";
 
 /**
  * Non-streaming requests to these endpoints are sent to the host as streams and assembled here, so a client that
@@ -54,7 +40,7 @@ const ASSEMBLED = new Map<string, () => Assembler>([
 /** A route on the /v1 surface and the host endpoint it is forwarded to (the allowlist, DESIGN §7). */
 export function inferenceHandler(hostPath: string): Handler {
   return async (request, env) => {
-    const { raw, body } = await readJsonBody(request, InferenceBodySchema, maxBodyBytes(env.ROUTER_MAX_BODY_BYTES));
+    const { raw, body } = await readJsonBody(request, bodySchemaFor(hostPath), maxBodyBytes(env.ROUTER_MAX_BODY_BYTES));
     return proxyInference(request, env, raw, body.model, { hostPath });
   };
 }

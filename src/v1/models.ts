@@ -1,14 +1,14 @@
 /**
  * `GET /v1/models` and `GET /v1/models/{id}`: every model by composite id, configured and discovered, as OpenAI's
  * `ListModelsResponse` (`created` and `owned_by` always present) plus the window fields agents read
- * (`context_length` as in OpenRouter-style lists, `max_output_tokens`), from the same catalog as the app API.
+ * (`context_length` as in OpenRouter-style lists, `max_output_tokens`), from the same catalog as the app API. A model
+ * whose host is down stays listed with `status: "offline"` (an extra member; OpenAI's schema allows them).
  */
 import { buildCatalog, type CatalogModel } from "../catalog/catalog.js";
 import { liveConfig } from "../config/load.js";
 import type { Handler } from "../context.js";
-import { modelNotFound } from "../errors.js";
+import { decodeModelParam, lookUpModel } from "../catalog/lookup.js";
 import { json } from "../http.js";
-import { resolveRequestModel } from "./resolve-request.js";
 
 export const listModelsHandler: Handler = async (_request, env) => {
   const catalog = await buildCatalog((await liveConfig(env)).config, env);
@@ -18,21 +18,9 @@ export const listModelsHandler: Handler = async (_request, env) => {
 
 export const getModelHandler: Handler = async (request, env) => {
   const id = decodeModelParam(request.params.id ?? "");
-  const config = (await liveConfig(env)).config;
-  const [route] = await resolveRequestModel(config, id, env);
-  const catalog = await buildCatalog(config, env);
-  const model = catalog.models.find((m) => m.id === route?.id);
-  if (!model) throw modelNotFound(`model "${id}" does not exist`);
-  return json(openAiModel(model, Math.floor(Date.parse(catalog.generatedAt) / 1000)));
+  const { entry, catalog } = await lookUpModel((await liveConfig(env)).config, env, id);
+  return json(openAiModel(entry, Math.floor(Date.parse(catalog.generatedAt) / 1000)));
 };
-
-function decodeModelParam(param: string): string {
-  try {
-    return decodeURIComponent(param);
-  } catch {
-    throw modelNotFound("model id is not valid percent-encoding");
-  }
-}
 
 function openAiModel(m: CatalogModel, fallbackCreated: number) {
   return {

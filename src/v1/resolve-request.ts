@@ -10,7 +10,7 @@ import { discover } from "../upstream/discovery.js";
 
 export async function resolveRequestModel(config: ProvidersConfig, requested: string, env: Env): Promise<ModelRoute[]> {
   const probe = providersToProbe(config, requested);
-  const { names } = probe.length ? await discover(probe, env) : { names: new Map<string, string[]>() };
+  const names = probe.length ? (await discover(probe, env)).names : new Map();
   const resolution = resolveModel(config, requested, names);
   if (resolution.ok) return resolution.candidates;
   if (resolution.error === "ambiguous") {

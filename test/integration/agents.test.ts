@@ -165,7 +165,7 @@ describe("Anthropic paths", () => {
 
   it.each([
     ["no key", { key: null }, 401, "authentication_error"],
-    ["an unknown model", { json: { model: "nas/x", messages: [] } }, 404, "not_found_error"],
+    ["an unknown model", { json: { model: "nas/x", messages: [{ role: "user", content: "hi" }] } }, 404, "not_found_error"],
     ["bad JSON", { body: "{", method: "POST" }, 400, "invalid_request_error"],
   ] as const)("errors use Anthropic's shape: %s", async (_name, init, status, type) => {
     hosts = withHosts();

@@ -1,6 +1,6 @@
 // GET /api/catalog and GET /api/models/{provider}/{model...}: provider health, effective per-slot windows, slot use
 // and props, against scripted hosts built from recorded llama-server answers.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import propsBody from "../fixtures/llama-server/props.body?raw";
 import slotsBody from "../fixtures/llama-server/slots.body?raw";
 import { fakeHosts, hang, hostJson, refused, type HostHandler } from "../helpers/fake-hosts.js";
@@ -40,6 +40,14 @@ beforeEach(async () => {
 });
 afterEach(() => hosts?.restore());
 
+/** The isolate's clock, only ever moved forward (the config and probe caches compare times). */
+let clockOffset = 0;
+beforeAll(() => {
+  const real = Date.now.bind(Date);
+  vi.spyOn(Date, "now").mockImplementation(() => real() + clockOffset);
+});
+afterAll(() => vi.restoreAllMocks());
+
 const world = (extra: Record<string, HostHandler> = {}) =>
   fakeHosts({
     [`${gpu}/v1/models`]: () => hostJson(FIXTURES.models),
@@ -60,8 +68,8 @@ describe("GET /api/catalog", () => {
     expect(body.providers).toEqual([
       { id: "gpu", label: "GPU box", status: "online", latencyMs: expect.any(Number) },
       { id: "laptop", label: "laptop", status: "online", latencyMs: expect.any(Number) },
-      { id: "down", label: "down", status: "offline", latencyMs: expect.any(Number), error: expect.stringMatching(/unreachable/) },
-      { id: "locked", label: "locked", status: "unauthorized", latencyMs: expect.any(Number), error: expect.stringMatching(/refused the router's credentials/) },
+      { id: "down", label: "down", status: "offline", latencyMs: expect.any(Number), reason: "unreachable", error: expect.stringMatching(/unreachable/) },
+      { id: "locked", label: "locked", status: "unauthorized", latencyMs: expect.any(Number), reason: "unauthorized", error: expect.stringMatching(/refused the router's credentials/) },
     ]);
     const byId = Object.fromEntries(body.models.map((m: any) => [m.id, m]));
     expect(Object.keys(byId)).toEqual(["gpu/qwen-32b", "gpu/small", "laptop/alpha", "laptop/beta", "down/big"]);
@@ -80,6 +88,26 @@ describe("GET /api/catalog", () => {
     expect(propsCalls.map((c) => c.url)).toEqual([`${laptop}/props?model=alpha&autoload=false`]);
     expect(hosts.calls.find((c) => c.url.startsWith(gpu))!.headers.get("authorization")).toBe("Bearer sk-upstream-SECRET-gpu");
     expect(JSON.stringify(body)).not.toMatch(/SECRET|\.test/);
+  });
+
+  it("a host that answered once and is down now keeps its models listed, offline, with its last known windows and why", async () => {
+    let laptopUp = true;
+    hosts = world({ [`${laptop}/v1/models`]: (r, b) => (laptopUp ? hostJson(ROUTER_MODE) : refused(r, b)) });
+    const before = await (await call("/api/catalog")).json<any>();
+    expect(before.models.filter((m: any) => m.provider === "laptop").map((m: any) => [m.id, m.status])).toEqual([["laptop/alpha", "online"], ["laptop/beta", "online"]]);
+
+    laptopUp = false;
+    clockOffset += 6_000; // past the probe cache
+    const after = await (await call("/api/catalog")).json<any>();
+    expect(after.providers.find((p: any) => p.id === "laptop")).toEqual({ id: "laptop", label: "laptop", status: "offline", latencyMs: expect.any(Number), reason: "unreachable", error: 'provider "laptop" is unreachable' });
+    expect(after.models.filter((m: any) => m.provider === "laptop")).toEqual([
+      expect.objectContaining({ id: "laptop/alpha", source: "discovered", status: "offline", contextLength: 2048, contextTrain: 65536 }),
+      expect.objectContaining({ id: "laptop/beta", source: "discovered", status: "offline", contextLength: 2048 }),
+    ]);
+    // No load state is claimed for a host that cannot be asked, and nothing is asked of it.
+    expect(after.models.find((m: any) => m.id === "laptop/alpha").loaded).toBeUndefined();
+    const detail = await (await call("/api/models/laptop/alpha")).json<any>();
+    expect(detail).toMatchObject({ id: "laptop/alpha", status: "offline", reason: "unreachable", slots: null, props: null });
   });
 
   it("?live=false probes nothing: status unknown, configured windows only", async () => {
@@ -113,9 +141,9 @@ describe("GET /api/catalog", () => {
     let started = Date.now();
     const first = await (await call("/api/catalog")).json<any>();
     const firstMs = Date.now() - started;
-    expect(first.providers.map((p: any) => [p.status, p.error])).toEqual([
-      ["offline", expect.stringMatching(/did not answer within 400 ms/)],
-      ["offline", expect.stringMatching(/did not answer within 400 ms/)],
+    expect(first.providers.map((p: any) => [p.status, p.reason, p.error])).toEqual([
+      ["offline", "timeout", expect.stringMatching(/did not answer within 400 ms/)],
+      ["offline", "timeout", expect.stringMatching(/did not answer within 400 ms/)],
     ]);
     expect(firstMs).toBeGreaterThanOrEqual(380);
     expect(firstMs).toBeLessThan(780); // in series it would be 800+
@@ -161,7 +189,7 @@ describe("GET /api/models/{provider}/{model...}", () => {
   it("a configured model on a host that is down: 200 with status offline and why, no slots or props", async () => {
     hosts = world();
     const body = await (await call("/api/models/down/big")).json<any>();
-    expect(body).toMatchObject({ id: "down/big", status: "offline", contextLength: 8192, slots: null, props: null, error: expect.stringMatching(/unreachable/) });
+    expect(body).toMatchObject({ id: "down/big", status: "offline", contextLength: 8192, slots: null, props: null, reason: "unreachable", error: expect.stringMatching(/unreachable/) });
   });
 
   it.each([

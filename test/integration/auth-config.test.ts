@@ -64,7 +64,7 @@ describe("config source", () => {
     expect(health.config.error).toMatch(/KV copy rejected, still serving the kv config v50/);
     expect(health.config.error).toMatch(/\$\.providers\[0\]\.id: must be a slug/);
     hosts = fakeHosts({ [`${good}/v1/chat/completions`]: () => hostJson(FIXTURES.chat) });
-    const res = await call("/v1/chat/completions", { json: { model: "h/tiny", messages: [] } });
+    const res = await call("/v1/chat/completions", { json: { model: "h/tiny", messages: [{ role: "user", content: "hi" }] } });
     expect(res.status).toBe(200);
     await useConfig("{ not even json");
     expect((await (await call("/health")).json<any>()).config.error).toMatch(/not valid JSON/);

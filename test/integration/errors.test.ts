@@ -34,11 +34,12 @@ async function expectError(res: Response, status: number, match: Record<string, 
 describe("bad requests", () => {
   it.each([
     ["truncated JSON", '{"model":', { code: "invalid_json" }],
-    ["an empty body", "", { code: null, message: expect.stringMatching(/empty/) }],
+    ["an empty body", "", { code: "invalid_json", param: null, message: expect.stringMatching(/empty/) }],
+    ["a body that is not UTF-8", new Uint8Array([0x7b, 0xff, 0x7d]), { code: "invalid_json", message: expect.stringMatching(/UTF-8/) }],
     ["a JSON array", "[1,2]", { code: "invalid_body" }],
     ["no model", '{"messages":[]}', { code: "invalid_body", param: "model" }],
     ["a numeric model", '{"model":7}', { code: "invalid_body", param: "model" }],
-    ["an empty model", '{"model":""}', { code: "invalid_body", message: expect.stringMatching(/model must not be empty/) }],
+    ["an empty model", '{"model":""}', { code: "invalid_body", param: "model", message: expect.stringMatching(/model: must not be empty;/) }],
     ["a non-boolean stream", '{"model":"h/tiny","stream":"yes"}', { code: "invalid_body", param: "stream" }],
   ])("%s gets 400", async (_name, body, match) => {
     hosts = fakeHosts({});

@@ -15,6 +15,8 @@ beforeEach(async () => {
 });
 afterEach(() => hosts?.restore());
 
+const HI = [{ role: "user", content: "hi" }];
+
 async function expectClientError(res: Response, statuses: number[]) {
   expect(statuses).toContain(res.status);
   const body = await res.json<any>();
@@ -101,18 +103,19 @@ describe("table: hostile inputs", () => {
     ["control character in model", { model: "h/tiny\u0000" }, 400],
     ["newline in model", { model: "h/ti\nny" }, 400],
     ["model longer than 512", { model: "h/" + "x".repeat(600) }, 400],
-    ["unicode look-alike model", { model: "ｈ/ｔｉｎｙ" }, 404],
-    ["right-to-left override in model", { model: "\u202eh/tiny" }, 404],
-    ["../ in model", { model: "h/../tiny" }, 404],
+    ["unicode look-alike model", { model: "ｈ/ｔｉｎｙ" }, 400],
+    ["right-to-left override in model", { model: "\u202eh/tiny" }, 400],
+    ["../ in model", { model: "h/../tiny" }, 400],
+    ["empty segment in model", { model: "h//tiny" }, 400],
     ["negative max_tokens", { model: "h/tiny", max_tokens: -5 }, 400],
     ["absurd max_tokens", { model: "h/tiny", max_tokens: 1e12 }, 400],
     ["fractional max_tokens", { model: "h/tiny", max_tokens: 1.5 }, 400],
     ["string max_tokens", { model: "h/tiny", max_tokens: "100" }, 400],
     ["messages not an array", { model: "h/tiny", messages: "hi" }, 400],
     ["stream not a boolean", { model: "h/tiny", stream: 1 }, 400],
-    ["__proto__ key", JSON.parse('{"model":"h/tiny","__proto__":{"admin":true}}'), 200],
-    ["unknown fields pass through to the host", { model: "h/tiny", top_k: 5, my_extension: { a: 1 } }, 200],
-    ["max_tokens -1 (llama-server's 'until done')", { model: "h/tiny", max_tokens: -1 }, 200],
+    ["__proto__ key", JSON.parse('{"model":"h/tiny","messages":[{"role":"user","content":"hi"}],"__proto__":{"admin":true}}'), 200],
+    ["unknown fields pass through to the host", { model: "h/tiny", messages: HI, top_k: 5, my_extension: { a: 1 } }, 200],
+    ["max_tokens -1 (llama-server's 'until done')", { model: "h/tiny", messages: HI, max_tokens: -1 }, 200],
   ])("%s", async (_name, body, status) => {
     const res = await call("/v1/chat/completions", { json: body });
     expect(res.status).toBe(status);

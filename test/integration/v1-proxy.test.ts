@@ -232,9 +232,13 @@ describe("/v1 other inference endpoints", () => {
     expect(body.content[0].input).toEqual({ model: "gpt-4o", nested: { model: "x" } });
   });
 
-  it.each(["/v1/embeddings", "/v1/rerank", "/v1/messages/count_tokens"])("%s is forwarded to the same host path", async (path) => {
+  it.each([
+    ["/v1/embeddings", { input: "x" }],
+    ["/v1/rerank", { query: "q", documents: ["a", "b"] }],
+    ["/v1/messages/count_tokens", { messages: [{ role: "user", content: "hi" }] }],
+  ])("%s is forwarded to the same host path", async (path, fields) => {
     hosts = both({ [`${gpu}${path}`]: () => hostJson({ object: "list", data: [], model: "qwen2.5-coder-32b-instruct" }) });
-    const res = await call(path, { json: { model: "gpu/qwen-32b", input: "x" } });
+    const res = await call(path, { json: { model: "gpu/qwen-32b", ...fields } });
     expect(res.status).toBe(200);
     expect((await res.json<any>()).model).toBe("gpu/qwen-32b");
   });

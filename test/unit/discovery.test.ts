@@ -19,8 +19,28 @@ describe("parseModelList (a host's /v1/models)", () => {
     ]);
   });
 
+  it("drops every name that breaks the model-id rule (model or alias) and reports each one", () => {
+    const dropped: unknown[] = [];
+    const models = parseModelList(
+      {
+        data: [
+          { id: "ok", aliases: ["ok-q4", "bad alias", "\u00e9t\u00e9"] },
+          { id: "two\nlines" },
+          { id: "\u6a21\u578b" },
+          { id: "../up" },
+          { id: "/srv/models/x.gguf" },
+          { id: 7 },
+          { id: "org/repo-GGUF:Q4_K_M", aliases: [] },
+        ],
+      },
+      (name) => dropped.push(name),
+    );
+    expect(models.map((m) => [m.name, m.aliases])).toEqual([["ok", ["ok-q4"]], ["org/repo-GGUF:Q4_K_M", []]]);
+    expect(dropped).toEqual(["bad alias", "\u00e9t\u00e9", "two\nlines", "\u6a21\u578b", "../up", "/srv/models/x.gguf", 7]);
+  });
+
   it("ignores entries without an id and bodies without data", () => {
-    expect(parseModelList({ data: [{ id: "" }, { object: "model" }, { id: "x" }] }).map((m) => m.name)).toEqual(["x"]);
+    expect(parseModelList({ data: [{ id: "" }, { object: "model" }, null, { id: "x" }] }).map((m) => m.name)).toEqual(["x"]);
     expect(parseModelList({ error: "nope" })).toEqual([]);
     expect(parseModelList(null)).toEqual([]);
   });

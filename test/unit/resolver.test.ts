@@ -77,6 +77,70 @@ describe("resolveModel", () => {
   });
 });
 
+describe("a composite id on a configured provider", () => {
+  it("is that provider's model or not found, never a bare-name search elsewhere (a host listing a model named gpu/x)", () => {
+    const routerMode = new Map([["gpu", ["tiny"]], ["laptop", ["gpu/x", "qwen-7b"]]]);
+    const r = resolveModel(config, "gpu/x", routerMode);
+    expect(r).toMatchObject({ ok: false, error: "not_found", candidates: [] });
+    if (r.ok) return;
+    expect(r.message).toBe('provider "gpu" has no model "x"; its models: gpu/qwen-32b, gpu/tiny');
+    // The literal name is still reachable the only way it can be meant: on its own provider.
+    expect(ok(resolveModel(config, "laptop/gpu/x", routerMode)).candidates[0]!.id).toBe("laptop/gpu/x");
+  });
+
+  it("says when the provider lists nothing, and shortens a long list", () => {
+    const many = new Map([["laptop", Array.from({ length: 20 }, (_, i) => `m${i}`)]]);
+    const r = resolveModel(parseProvidersConfig({ version: 1, providers: [{ id: "laptop", baseUrl: "http://l.test" }] }), "laptop/x", many);
+    expect(!r.ok && r.message).toMatch(/its models: laptop\/m0, .*laptop\/m11, and 8 more$/);
+    const none = resolveModel(parseProvidersConfig({ version: 1, providers: [{ id: "e", baseUrl: "http://e.test", discover: false }] }), "e/x");
+    expect(!none.ok && none.message).toBe('provider "e" has no model "x"; it lists no models');
+  });
+});
+
+describe("one list of what is served: every name a host accepts resolves to the listed id", () => {
+  const hosts = new Map([
+    ["gpu", { models: [{ name: "qwen2.5-coder-32b-instruct", aliases: ["qwen-coder"] }, { name: "tiny", aliases: ["tiny-q4"] }] }],
+    ["laptop", { models: [{ name: "/srv/models/phi.gguf" }, { name: "models/phi.gguf", aliases: ["phi"] }] }],
+  ]);
+
+  it.each([
+    ["gpu/qwen-coder", "gpu/qwen-32b"],
+    ["gpu/qwen2.5-coder-32b-instruct", "gpu/qwen-32b"],
+    ["gpu/tiny-q4", "gpu/tiny"],
+    ["laptop/phi", "laptop/models/phi.gguf"],
+    ["tiny-q4", "gpu/tiny"],
+  ])("%s -> %s", (requested, id) => {
+    const route = ok(resolveModel(config, requested, hosts)).candidates[0]!;
+    expect(route.id).toBe(id);
+    // ... and the listed id is in the list the catalog shows.
+    expect(listModels(config, hosts).map((m) => m.id)).toContain(id);
+  });
+
+  it("lists a host's aliases as names of its entry, not as entries of their own", () => {
+    const gpu = listModels(config, hosts).filter((m) => m.provider.id === "gpu");
+    expect(gpu.map((m) => [m.id, m.upstream, m.names])).toEqual([
+      ["gpu/qwen-32b", "qwen2.5-coder-32b-instruct", ["qwen2.5-coder-32b-instruct", "qwen-coder"]],
+      ["gpu/tiny", "tiny", ["tiny-q4"]],
+    ]);
+  });
+});
+
+describe("a bare name means the same whether its hosts are up or down", () => {
+  const up = new Map([["gpu", { models: [{ name: "tiny" }] }], ["laptop", { models: [{ name: "tiny" }] }]]);
+  const laptopDown = new Map([["gpu", { models: [{ name: "tiny" }] }], ["laptop", { models: [{ name: "tiny" }], stale: true }]]);
+
+  it("stays ambiguous while one host is down (its last-known list still counts)", () => {
+    expect(resolveModel(config, "tiny", up)).toMatchObject({ ok: false, error: "ambiguous" });
+    expect(resolveModel(config, "tiny", laptopDown)).toMatchObject({ ok: false, error: "ambiguous", candidates: ["gpu/tiny", "laptop/tiny", "edge/tiny"] });
+  });
+
+  it("a down host's last-known model still resolves to it (the call then reports the host down), and an unlisted one is left to the host", () => {
+    expect(ok(resolveModel(config, "laptop/tiny", laptopDown)).candidates[0]).toMatchObject({ id: "laptop/tiny", source: "discovered" });
+    expect(ok(resolveModel(config, "laptop/phi", laptopDown)).candidates[0]).toMatchObject({ id: "laptop/phi", source: "unverified" });
+    expect(resolveModel(config, "laptop/phi", up)).toMatchObject({ ok: false, error: "not_found" });
+  });
+});
+
 describe("listModels", () => {
   it("lists configured models first, then discovered ones not already named by id or upstream", () => {
     expect(listModels(config, both).map((m) => `${m.id} (${m.source})`)).toEqual([

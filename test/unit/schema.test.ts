@@ -1,4 +1,7 @@
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ProvidersConfigError, parseProvidersConfig, providersJsonSchema } from "../../src/config/schema.js";
 import { TWO_HOSTS } from "../helpers/configs.js";
@@ -29,6 +32,41 @@ describe("providers config schema", () => {
   });
 
   it.each([
+    ["a trailing comma in an object", '{\n  "version": 1,\n  "providers": [\n    { "id": "a", }\n  ]\n}', 4, 18],
+    ["a trailing comma in an array (JSON.parse names no position)", '{\n  "version": 1,\n  "providers": [1,]\n}', 3, 19],
+    ["a missing value", '{"version": }', 1, 13],
+    ["text that ends early", '{\n  "version": 1', 2, 15],
+    ["an empty file", "", 1, 1],
+  ])("names the line and column of a JSON syntax error: %s", (_name, text, line, column) => {
+    expect(errorOf(text).message).toContain(`not valid JSON at line ${line}, column ${column}: `);
+  });
+
+  it("says that aliases do not chain when an alias names another alias", () => {
+    const input: any = clone(TWO_HOSTS);
+    input.aliases.best = "coder";
+    input.aliases.either = ["small", "gpu/qwen-32b"];
+    const message = errorOf(input).message;
+    expect(message).toContain('$.aliases.best: alias "best" points to "coder", which is an alias: aliases do not chain, so name a provider/model (e.g. one of "gpu/qwen-32b", "laptop/qwen-7b")');
+    expect(message).toMatch(/\$\.aliases\.either\[0\]: alias "either" points to "small", which is an alias: aliases do not chain/);
+    expect(message).not.toMatch(/no provider "coder"/);
+  });
+
+  it("npm run config -- check reports the line and column of a JSON error and the alias rule (the CLI uses the same schema)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "providers-"));
+    const run = (text: string) => {
+      const path = join(dir, "p.json");
+      writeFileSync(path, text);
+      return spawnSync(process.execPath, ["scripts/config.mjs", "check"], { encoding: "utf8", env: { ...process.env, LLAMA_PROVIDERS_PATH: path } });
+    };
+    const broken = run('{\n  "version": 1,\n  "providers": [,]\n}');
+    expect(broken.status).toBe(1);
+    expect(broken.stderr).toMatch(/not valid JSON at line 3, column 17/);
+    const chained = run(JSON.stringify({ ...TWO_HOSTS, aliases: { ...TWO_HOSTS.aliases, best: "coder" } }));
+    expect(chained.status).toBe(1);
+    expect(chained.stderr).toMatch(/aliases do not chain/);
+  });
+
+  it.each([
     ["an unknown top-level key", (c: any) => (c.extra = 1), /\$: Unrecognized key: "extra"/],
     ["an unknown provider key (typo)", (c: any) => (c.providers[0].baseURL = "http://x"), /\$\.providers\[0\]: Unrecognized key: "baseURL"/],
     ["an unknown auth key", (c: any) => (c.providers[0].auth.apiKey = "sk-live"), /\$\.providers\[0\]\.auth: Unrecognized key: "apiKey"/],
@@ -44,6 +82,7 @@ describe("providers config schema", () => {
     ["half an Access pair", (c: any) => delete c.providers[2].auth.accessClientSecretSecret, /\$\.providers\[2\]\.auth: accessClientIdSecret and accessClientSecretSecret go together/],
     ["a model id with a space", (c: any) => (c.providers[1].models[0].id = "qwen 7b"), /models\[0\]\.id: must be letters/],
     ["a model id with '..'", (c: any) => (c.providers[1].models[0].id = "../etc"), /models\[0\]\.id: must not contain empty, '\.' or '\.\.'/],
+    ["a model id with a non-ASCII letter", (c: any) => (c.providers[1].models[0].id = "qw\u00e9n"), /models\[0\]\.id: must be letters.*non-ASCII/],
     ["an unknown capability", (c: any) => (c.providers[0].models[0].capabilities = ["telepathy"]), /capabilities\[0\]/],
     ["an alias to a missing provider", (c: any) => (c.aliases.coder = ["nas/qwen"]), /\$\.aliases\.coder\[0\]: alias "coder" points to "nas\/qwen", but no provider "nas"/],
     ["an alias to a missing model of a non-discovering provider", (c: any) => (c.aliases.small = "edge/huge"), /\$\.aliases\.small: .*provider "edge" has no model "huge"/],

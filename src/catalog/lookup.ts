@@ -1,0 +1,50 @@
+/**
+ * One catalog entry by any name a request may use (composite id, a host alias after `provider/`, an alias, a unique
+ * bare name): resolved by the one resolver, then found in the catalog by the id the resolver answered. The catalog
+ * lists exactly the resolver's names (resolver/served.ts), so an id inference accepts is never a 404 here.
+ */
+import type { ProvidersConfig } from "../config/schema.js";
+import type { Env } from "../env.js";
+import { RouterError, hostUnreachable, modelNotFound } from "../errors.js";
+import type { ModelRoute } from "../resolver/resolve.js";
+import { resolveRequestModel } from "../v1/resolve-request.js";
+import { catalogFor, type Catalog, type CatalogModel, type CatalogProvider } from "./catalog.js";
+
+export interface CatalogLookup {
+  route: ModelRoute;
+  entry: CatalogModel;
+  provider: CatalogProvider | undefined;
+  catalog: Catalog;
+}
+
+/** `{id+}` of `/v1/models/` and `/api/models/`: raw or percent-encoded. */
+export function decodeModelParam(param: string): string {
+  try {
+    return decodeURIComponent(param);
+  } catch {
+    throw modelNotFound("model id is not valid percent-encoding");
+  }
+}
+
+export async function lookUpModel(config: ProvidersConfig, env: Env, id: string): Promise<CatalogLookup> {
+  const [route] = await resolveRequestModel(config, id, env);
+  if (!route) throw modelNotFound(`model "${id}" does not exist`);
+  const catalog = await catalogFor(config, env, [route.provider.id]);
+  const provider = catalog.providers[0];
+  const entry = catalog.models.find((m) => m.id === route.id);
+  if (!entry) throw whyUnknown(id, provider);
+  return { route, entry, provider, catalog };
+}
+
+/**
+ * Only a model the router cannot confirm is missing from the catalog: one on a discovering host that has not been
+ * reached. Say why the host could not confirm it, rather than "no such model".
+ */
+function whyUnknown(id: string, provider: CatalogProvider | undefined): RouterError {
+  if (!provider || provider.status === "online" || provider.status === "unknown") return modelNotFound(`model "${id}" does not exist`);
+  const why = provider.error ?? `provider "${provider.id}" is ${provider.status}`;
+  if (provider.status === "unauthorized") return new RouterError(502, why, "upstream_error", "upstream_unauthorized");
+  if (provider.status === "loading") return new RouterError(503, why, "service_unavailable_error", "host_loading");
+  if (provider.reason === "timeout") return new RouterError(504, why, "timeout_error", "upstream_timeout");
+  return hostUnreachable(why);
+}
