@@ -146,6 +146,17 @@ describe("relay", () => {
     await expect(out.getReader().read()).rejects.toThrow(/read nothing for 1000 ms/);
   });
 
+  it("the error event's write is timed too: a host that breaks while the client reads nothing still ends the relay", async () => {
+    vi.useFakeTimers();
+    const host = scriptedHost([dec.decode(chunk("a"))], "reset");
+    const outcomes: RelayOutcome[] = [];
+    relay(host.body, { transform: new ModelRewriter("a/tiny"), idleMs: 1000, errorEvent: errorEvent("openai"), onEnd: (o) => outcomes.push(o) });
+    await vi.advanceTimersByTimeAsync(999); // nobody reads: the pipe holds the one chunk, the error event's write waits
+    expect(outcomes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcomes.map((o) => [o.kind, o.error?.code])).toEqual([["stalled", "client_stalled"]]);
+  });
+
   it("a slow client that keeps reading within idleMs is neither cut nor mistaken for a silent host", async () => {
     vi.useFakeTimers();
     const host = endlessHost(1);
