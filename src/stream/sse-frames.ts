@@ -21,16 +21,18 @@ const isTerminator = (b: number | undefined) => b === LF || b === CR;
  * chunk that ends an event costs a few bytes; a chunk inside a long event is scanned once.
  */
 export function lastEventEnd(bytes: Uint8Array, before1 = -1, before2 = -1): number {
-  const at = (k: number) => (k >= 0 ? bytes[k] : k === -1 ? before1 : before2);
   for (let i = bytes.length - 1; i >= 0; i--) {
     const b = bytes[i];
     if (!isTerminator(b)) continue;
     let j = i - 1;
-    if (b === LF && at(j) === CR) j--; // the LF of a CRLF: look before the pair
-    if (isTerminator(at(j))) return i + 1;
+    if (b === LF && byteAt(bytes, j, before1, before2) === CR) j--; // the LF of a CRLF: look before the pair
+    if (isTerminator(byteAt(bytes, j, before1, before2))) return i + 1;
   }
   return -1;
 }
+
+/** `bytes[k]`, or for k = -1 / -2 the stream bytes before it (no closure per call: this runs once per chunk). */
+const byteAt = (bytes: Uint8Array, k: number, before1: number, before2: number) => (k >= 0 ? bytes[k] : k === -1 ? before1 : before2);
 
 /** The last event of `bytes`, which must start on an event boundary; its terminators excluded. Empty when none. */
 export function lastEvent(bytes: Uint8Array): Uint8Array {
