@@ -115,6 +115,28 @@ describe("a client that leaves", () => {
     }
   });
 
+  it("mid-stream while it still reads: the abort that also errors the host's body is logged as cancelled, not as a host break", async () => {
+    const fake = silentAfter(2);
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: fake.handler });
+    const log = logLines();
+    try {
+      const client = new AbortController();
+      const res = await worker.fetch(chatRequest({ stream: true }, client.signal), env as Env, createExecutionContext());
+      const reader = res.body!.getReader();
+      await reader.read();
+      const drained = (async () => {
+        for (;;) if ((await reader.read()).done) return;
+      })().catch(() => {}); // keeps reading whatever still comes
+      const logged = log.next();
+      client.abort(); // a real fetch errors the host body on this abort too (the fake host does the same)
+      await logged;
+      expect(log.lines.map((l) => [l.outcome, l.error])).toEqual([["cancelled", undefined]]);
+      await drained;
+    } finally {
+      log.restore();
+    }
+  });
+
   it.each([true, false])("stream %s: cancelling the response body cancels the host; one line says cancelled, not an error", async (stream) => {
     const fake = endless();
     hosts = fakeHosts({ [`${host}/v1/chat/completions`]: fake.handler });
