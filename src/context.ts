@@ -28,6 +28,8 @@ export type RouterRequest = IRequest & {
   corsOrigin?: string;
   /** Set by a handler whose response body writes the log line itself when the stream ends. */
   logDeferred?: boolean;
+  /** The log line was written; a request writes exactly one. */
+  logged?: boolean;
 };
 
 export type Handler = (request: RouterRequest, env: Env, ctx: ExecutionContext) => Promise<Response> | Response;
@@ -40,7 +42,10 @@ export function requestIdFor(request: Request): string {
   return given && SANE_REQUEST_ID.test(given) ? given : crypto.randomUUID();
 }
 
+/** Writes the request's one log line; later calls (a path that ends after another already logged) do nothing. */
 export function writeLog(request: RouterRequest): void {
+  if (request.logged) return;
+  request.logged = true;
   request.log.durationMs = Date.now() - request.startedAt;
   console.log(redactSecrets(JSON.stringify(request.log)));
 }

@@ -53,7 +53,22 @@ function withContext(request: RouterRequest, env: Env): void {
   request.log = { requestId: request.requestId, method: request.method, path: new URL(request.url).pathname };
   const agent = clientProduct(request.headers.get("user-agent"));
   if (agent) request.log.agent = agent;
+  // A client that leaves is often seen only through this signal (under `npm start` a relay's pending write to the
+  // gone client was never seen to fail, and no line was written), so the log line is written from the abort, once
+  // its other listeners ran: a streamed answer's relay logs its own line with what it sent; anything else logs here,
+  // status 499 as nginx logs it when no answer went out.
+  request.signal?.addEventListener("abort", () => queueMicrotask(() => logCancelled(request)), { once: true });
 }
+
+function logCancelled(request: RouterRequest): void {
+  if (request.logged) return;
+  request.log.status ??= 499;
+  request.log.outcome ??= "cancelled";
+  writeLog(request);
+}
+
+/** The client went away before the answer: not a router failure (an aborted host call must not become a 500). */
+const clientClosed = () => new RouterError(499, "the client went away before the answer", "api_error", "client_closed");
 
 /** `opencode/1.18.33 ai-sdk/...` -> `opencode/1.18.33`: which client sent it, without the rest of the header. */
 function clientProduct(userAgent: string | null): string | undefined {
@@ -82,7 +97,8 @@ function missing(request: RouterRequest): never {
 }
 
 function renderError(err: unknown, request: RouterRequest): Response {
-  const error = toRouterError(err);
+  const error = request.signal?.aborted ? clientClosed() : toRouterError(err);
+  if (error.status === 499 && request.log) request.log.outcome = "cancelled";
   if (request.log) {
     request.log.error = error.message;
     if (error.internal !== undefined) request.log.cause = String((error.internal as Error)?.message ?? error.internal);

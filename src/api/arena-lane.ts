@@ -42,6 +42,7 @@ export class ArenaLane {
   #tokenChunks = 0;
   #usageTokens: number | undefined;
   #finishReason: string | null = null;
+  #sawDone = false;
   #error: ErrorBody | undefined;
   #result: ArenaResult | undefined;
 
@@ -72,6 +73,8 @@ export class ArenaLane {
         frames += this.#onEvent(event);
         if (this.#error) break;
       }
+      // The relay already reports a cut stream with an error event; this holds for any stream the lane reads.
+      if (done && !this.#sawDone) this.#error ??= new RouterError(502, "the model's stream ended before the answer was complete", "upstream_error", "upstream_stream_broken").body();
       if (this.#error) this.#reader.cancel().catch(() => {});
       return this.#error || done ? this.#finish(frames) : { frames, done: false };
     } catch (err) {
@@ -99,7 +102,10 @@ export class ArenaLane {
   }
 
   #onEvent(event: SseEvent): string {
-    if (event.data === "[DONE]") return "";
+    if (event.data === "[DONE]") {
+      this.#sawDone = true;
+      return "";
+    }
     let chunk: unknown;
     try {
       chunk = JSON.parse(event.data);

@@ -1,15 +1,20 @@
 /**
  * Rewrites the value of every `"model": "<string>"` member in a stream of JSON text to the composite id, on bytes,
- * without parsing or re-serialising anything else (DESIGN §4; a JSON round trip per SSE event cost ~12% throughput).
+ * without parsing or re-serialising anything else (a JSON round trip per SSE event cost ~12% throughput).
  *
  * Why a byte match is exact: in valid JSON a `"` outside a string always opens or closes one, and inside a string it
  * is escaped (`\"`). So the unescaped bytes `"model"` followed by `:` can only be a member named `model`; strings
  * that merely mention it (content, tool-call arguments) never match. Nested members are rewritten too, which is what
  * the protocols need (Responses' `response.model`, Anthropic's `message.model`).
  *
- * Input is processed up to the last newline (SSE events and JSON lines end in one); the rest waits for the next chunk,
- * so a member split across network chunks is still found.
+ * Input is released in whole SSE events (up to the last blank line); the rest waits for the next chunk, so a member
+ * split across network chunks is still found, and whatever the relay appends (an error event) starts on an event
+ * boundary. A held event is a list of chunks, joined once when it ends: the work per chunk is proportional to the
+ * chunk, however long the event. An event longer than MAX_EVENT_BYTES ends the stream with an error rather than
+ * being passed on unrewritten (it would name the host's model).
  */
+import { RouterError } from "../errors.js";
+import { MAX_EVENT_BYTES, isBlank, lastEventEnd } from "./sse-frames.js";
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -22,43 +27,68 @@ const LOWER_O = 0x6f;
 const LOWER_D = 0x64;
 const LOWER_E = 0x65;
 const LOWER_L = 0x6c;
-/** A line longer than this is passed on untouched rather than held in memory. */
-const MAX_PENDING_BYTES = 1 << 20;
 
 const EMPTY = new Uint8Array(0);
 
 export class ModelRewriter {
   readonly #value: Uint8Array;
-  #pending: Uint8Array = EMPTY;
+  /** The chunks of the event still open (no blank line yet), in order. */
+  #held: Uint8Array[] = [];
+  #heldBytes = 0;
+  /** The last two bytes of the stream so far (-1: none): a blank line may straddle two chunks. */
+  #last1 = -1;
+  #last2 = -1;
 
   /** @param model the composite id to write into every `model` member */
   constructor(model: string) {
     this.#value = new TextEncoder().encode(JSON.stringify(model));
   }
 
-  /** Feeds a chunk; returns the bytes ready to send (possibly empty). */
+  /** Feeds a chunk; returns the whole events it completed, rewritten (possibly empty). Throws on an oversized event. */
   push(chunk: Uint8Array): Uint8Array {
-    const data = this.#pending.length ? concat(this.#pending, chunk) : chunk;
-    const lastNewline = data.lastIndexOf(NEWLINE);
-    if (lastNewline < 0) {
-      if (data.length > MAX_PENDING_BYTES) {
-        this.#pending = EMPTY;
-        return data;
-      }
-      this.#pending = data === chunk ? chunk.slice() : data;
+    if (!chunk.length) return EMPTY;
+    const end = lastEventEnd(chunk, this.#last1, this.#last2);
+    this.#last2 = chunk.length > 1 ? chunk[chunk.length - 2]! : this.#last1;
+    this.#last1 = chunk[chunk.length - 1]!;
+    if (end < 0) {
+      this.#hold(chunk);
       return EMPTY;
     }
-    const ready = data.subarray(0, lastNewline + 1);
-    // Copy the tail: the caller may reuse the chunk's buffer.
-    this.#pending = lastNewline + 1 < data.length ? data.slice(lastNewline + 1) : EMPTY;
+    const ready = this.#heldBytes ? this.#takeHeld(chunk.subarray(0, end)) : chunk.subarray(0, end);
+    // Copy the rest: the released bytes go to the client's stream, which may take over the chunk's buffer.
+    if (end < chunk.length) this.#hold(chunk.slice(end));
     return rewriteModelValues(ready, this.#value);
   }
 
-  /** Whatever is left at the end of the stream, rewritten. */
+  /** End of the stream: nothing may be left but blank lines; a half-sent event is an error, never passed on. */
   flush(): Uint8Array {
-    const rest = this.#pending;
-    this.#pending = EMPTY;
-    return rest.length ? rewriteModelValues(rest, this.#value) : EMPTY;
+    const rest = this.#heldBytes ? this.#takeHeld(EMPTY) : EMPTY;
+    if (!isBlank(rest)) throw new RouterError(502, "the host's stream ended in the middle of an event", "upstream_error", "upstream_stream_broken");
+    return EMPTY;
+  }
+
+  #hold(bytes: Uint8Array): void {
+    this.#heldBytes += bytes.length;
+    if (this.#heldBytes > MAX_EVENT_BYTES) {
+      this.#held = [];
+      this.#heldBytes = 0;
+      throw new RouterError(502, `the host sent an event longer than ${MAX_EVENT_BYTES} bytes; the stream was ended`, "upstream_error", "upstream_event_too_large");
+    }
+    this.#held.push(bytes);
+  }
+
+  /** The held chunks and `last`, joined into one array (the one copy an event spanning chunks costs). */
+  #takeHeld(last: Uint8Array): Uint8Array {
+    const out = new Uint8Array(this.#heldBytes + last.length);
+    let at = 0;
+    for (const part of this.#held) {
+      out.set(part, at);
+      at += part.length;
+    }
+    out.set(last, at);
+    this.#held = [];
+    this.#heldBytes = 0;
+    return out;
   }
 }
 
@@ -126,11 +156,4 @@ function stringValueEnd(data: Uint8Array, i: number): number {
     else if (data[i] === QUOTE) return i + 1;
   }
   return -1;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

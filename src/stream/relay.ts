@@ -1,8 +1,10 @@
 /**
  * Relays a host's streamed body to the client chunk by chunk (never buffered), with backpressure and cancellation
  * both ways: a client that goes away cancels the host's body, which closes the host connection and lets llama-server
- * free the slot. A stream that breaks (reset, idle too long) ends with ONE error event in the protocol's framing, then
- * closes: a client never hangs and never mistakes a cut answer for a complete one.
+ * free the slot. A stream that breaks (reset, idle host, a body that ends before the protocol's last event) ends with
+ * ONE error event in the protocol's framing, on an event boundary, then closes: a client never hangs and never
+ * mistakes a cut answer for a complete one. A client that reads nothing for `idleMs` is cut too, so it cannot pin a
+ * host slot.
  *
  * Shape (measured with `npm run bench`, see README "Benchmark"): one JS loop reads the host body and writes each
  * (rewritten) chunk into workerd's native IdentityTransformStream, whose readable side is the response body. The
@@ -11,14 +13,22 @@
  * standard identity TransformStream plays the same part.
  */
 import { RouterError, errorPayload, toRouterError, type ErrorDialect } from "../errors.js";
+import type { EndCheck } from "./stream-end.js";
 
 export interface RelayOptions {
-  /** Transforms each chunk (the model rewrite); `flush` returns what it still holds at the end. */
+  /**
+   * Transforms each chunk (the model rewrite); `flush` returns what it still holds at the end. Either may throw a
+   * RouterError to end the stream with it. What `push` returns must end on an event boundary.
+   */
   transform?: { push(chunk: Uint8Array): Uint8Array; flush(): Uint8Array };
-  /** Longest silence between two chunks before the stream is ended with an error. */
+  /** Longest wait, on the host (for a chunk) or on the client (to take one), before the stream is ended. */
   idleMs: number;
   /** Frames an error as the protocol's SSE error event. */
   errorEvent: (error: RouterError) => string;
+  /** Judges the last chunk sent when the host's body ends: did the protocol's end event come? None: any end is whole. */
+  endCheck?: EndCheck;
+  /** The client's request signal: when it aborts, the host is cancelled at once, even while the host is silent. */
+  signal?: AbortSignal;
   /** Called once when the relay ends, however it ends. */
   onEnd?: (outcome: RelayOutcome) => void;
   /**
@@ -30,7 +40,8 @@ export interface RelayOptions {
 }
 
 export interface RelayOutcome {
-  kind: "complete" | "error" | "cancelled";
+  /** `cancelled`: the client left; `stalled`: the client read nothing for idleMs and was cut. */
+  kind: "complete" | "error" | "cancelled" | "stalled";
   bytes: number;
   error?: RouterError;
   /** The last chunks sent (references, not copies): where a stream's final usage event is, for the log line. */
@@ -44,60 +55,103 @@ const TAIL_CHUNKS = 4;
 export const newPipe = (readByScript: boolean): TransformStream<Uint8Array, Uint8Array> =>
   !readByScript && typeof IdentityTransformStream === "function" ? new IdentityTransformStream() : new TransformStream<Uint8Array, Uint8Array>();
 
+/** A pipe plus a way to error both its ends at once, even while a write waits on a reader that never reads. */
+function cuttablePipe(readByScript: boolean) {
+  if (!readByScript && typeof IdentityTransformStream === "function") {
+    const pipe = new IdentityTransformStream();
+    const writer = pipe.writable.getWriter();
+    return { readable: pipe.readable, writer, cut: (reason: unknown) => void writer.abort(reason).catch(() => {}) };
+  }
+  // A standard TransformStream's abort waits for the pending write, which waits for the reader; its controller does not.
+  let controller!: TransformStreamDefaultController<Uint8Array>;
+  const pipe = new TransformStream<Uint8Array, Uint8Array>({ start: (c) => void (controller = c) });
+  return { readable: pipe.readable, writer: pipe.writable.getWriter(), cut: (reason: unknown) => controller.error(reason) };
+}
+
+/** A write to the client failed: the client is gone, which is not a host failure. */
+class ClientWriteFailed extends Error {}
+
+const NOT_WAITING = 0;
+const ON_HOST = 1;
+const ON_CLIENT = 2;
+
 export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  const { readable, writable } = newPipe(options.readByScript ?? false);
-  const writer = writable.getWriter();
+  const { readable, writer, cut } = cuttablePipe(options.readByScript ?? false);
+  const { idleMs } = options;
   let bytes = 0;
   const tail: Uint8Array[] = [];
   let ended = false;
-  let lastActivity = Date.now();
+  // One wait at a time: on the host (a read) or on the client (a write); the watchdog times whichever it is.
+  let waiting = NOT_WAITING;
+  let waitStarted = Date.now();
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let idleError: RouterError | undefined;
-  // Silence counts only while a read is waiting on the host, never while a slow client holds us back.
-  let reading = false;
 
   const end = (outcome: Omit<RelayOutcome, "bytes" | "tail">) => {
     if (ended) return false;
     ended = true;
     if (idleTimer !== undefined) clearTimeout(idleTimer);
+    options.signal?.removeEventListener("abort", onAbort);
     options.onEnd?.({ ...outcome, bytes, tail });
     return true;
   };
 
-  // The client went away (the response body was cancelled): cancel the host's body at once, even mid-read.
+  // The client went away (the response body was cancelled, or the request aborted): cancel the host's body at once.
   const clientGone = (reason?: unknown) => {
-    if (end({ kind: "cancelled" })) reader.cancel(reason).catch(() => {});
+    if (end({ kind: "cancelled" })) {
+      reader.cancel(reason).catch(() => {});
+      cut(reason);
+    }
   };
+  const onAbort = () => clientGone(options.signal?.reason);
+  if (options.signal?.aborted) queueMicrotask(onAbort);
+  else options.signal?.addEventListener("abort", onAbort, { once: true });
   writer.closed.catch(clientGone);
 
   // One timer per idle period, not per chunk: it re-arms itself for the time that is left.
   const watchIdle = () => {
-    const left = reading ? options.idleMs - (Date.now() - lastActivity) : options.idleMs;
+    const left = waiting === NOT_WAITING ? idleMs : idleMs - (Date.now() - waitStarted);
     if (left > 0) {
       idleTimer = setTimeout(watchIdle, left);
       return;
     }
-    idleError = new RouterError(504, `the host sent nothing for ${options.idleMs} ms; the stream was ended`, "timeout_error", "upstream_idle_timeout");
-    reader.cancel(idleError).catch(() => {});
+    idleTimer = undefined;
+    if (waiting === ON_HOST) {
+      idleError = new RouterError(504, `the host sent nothing for ${idleMs} ms; the stream was ended`, "timeout_error", "upstream_idle_timeout");
+      reader.cancel(idleError).catch(() => {});
+      idleTimer = setTimeout(watchIdle, idleMs); // the error event must reach the client within idleMs too
+      return;
+    }
+    const stalled = new RouterError(408, `the client read nothing for ${idleMs} ms; the stream was cut`, "timeout_error", "client_stalled");
+    if (end({ kind: "stalled", error: stalled })) {
+      reader.cancel(stalled).catch(() => {});
+      cut(stalled);
+    }
   };
-  idleTimer = setTimeout(watchIdle, options.idleMs);
+  idleTimer = setTimeout(watchIdle, idleMs);
 
   const write = async (chunk: Uint8Array) => {
     bytes += chunk.length;
     tail.push(chunk);
     if (tail.length > TAIL_CHUNKS) tail.shift();
-    await writer.write(chunk);
+    waiting = ON_CLIENT;
+    waitStarted = Date.now();
+    try {
+      await writer.write(chunk);
+    } catch (err) {
+      throw new ClientWriteFailed("the client stopped reading", { cause: err });
+    }
+    waiting = NOT_WAITING;
   };
 
   const pump = async () => {
     try {
       for (;;) {
-        reading = true;
-        lastActivity = Date.now();
+        waiting = ON_HOST;
+        waitStarted = Date.now();
         const { done, value } = await reader.read();
-        reading = false;
-        lastActivity = Date.now();
+        waiting = NOT_WAITING;
         if (idleError) throw idleError;
         if (ended) return; // cancelled by the client while the read was pending
         if (done) break;
@@ -106,19 +160,28 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
       }
       const rest = options.transform?.flush();
       if (rest?.length) await write(rest);
-      await writer.close();
-      end({ kind: "complete" });
+      const verdict = options.endCheck?.(tail.at(-1)) ?? "whole";
+      if (verdict === "cut") throw new RouterError(502, "the host's stream ended before the answer was complete", "upstream_error", "upstream_stream_broken");
+      waiting = ON_CLIENT;
+      waitStarted = Date.now();
+      await writer.close().catch((err) => Promise.reject(new ClientWriteFailed("the client stopped reading", { cause: err })));
+      if (verdict === "host_error") end({ kind: "error", error: new RouterError(502, "the host ended its stream with an error event", "upstream_error", "upstream_error_event") });
+      else end({ kind: "complete" });
     } catch (err) {
-      if (ended) return; // the client left: the write failed because nobody reads any more
+      if (ended) return; // the client left or was cut: nobody reads any more
+      if (err instanceof ClientWriteFailed) return clientGone(err.cause);
       // A half-received event is dropped, not flushed: the client gets whole events, then the error.
       const error =
         idleError ?? (err instanceof RouterError ? err : new RouterError(502, "the host's stream broke off before it was complete", "upstream_error", "upstream_stream_broken", null, {}, err));
       reader.cancel(error).catch(() => {});
       try {
+        // Timed like any write: a client that never reads cannot hold this relay (and its log line) forever.
+        waiting = ON_CLIENT;
+        waitStarted = Date.now();
         await writer.write(new TextEncoder().encode(options.errorEvent(toRouterError(error))));
         await writer.close();
       } catch {
-        // The client left meanwhile; nothing more to tell it.
+        // The client left meanwhile, or was cut: `end` already ran or runs below; nothing more to tell it.
       }
       end({ kind: "error", error });
     }

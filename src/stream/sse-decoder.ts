@@ -3,9 +3,12 @@
  * (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation): lines end in CRLF,
  * LF or CR; `:` starts a comment; `data` lines join with "\n"; a blank line dispatches, but only when some data came.
  * Stateful across chunks, so a line, a CRLF pair or a multi-byte UTF-8 character split between two network chunks
- * is still read whole (openai-node's `LineDecoder` and `SSEDecoder` do the same). Scans each byte once: a long line
- * arriving in many chunks is not re-scanned from its start.
+ * is still read whole. Works on bytes like openai-node's `LineDecoder`: the chunks of an unfinished line are kept as
+ * a list and joined (and decoded) once, when the line ends, so the work per chunk is proportional to the chunk
+ * however long the line. An event longer than MAX_EVENT_BYTES is refused rather than held.
  */
+import { RouterError } from "../errors.js";
+import { CR, LF, MAX_EVENT_BYTES } from "./sse-frames.js";
 
 export interface SseEvent {
   /** The `event:` field, `"message"` when the event named none. */
@@ -14,57 +17,88 @@ export interface SseEvent {
   id?: string;
 }
 
-/** A line longer than this is not SSE from a well-behaved host; refuse it rather than hold it in memory. */
-const MAX_LINE_CHARS = 4 * 1024 * 1024;
-
-const LF = 10;
-const CR = 13;
-
 export class SseDecoder {
+  // Not `stream: true`: a line is whole bytes (LF and CR never occur inside a UTF-8 sequence).
   readonly #text = new TextDecoder();
-  /** The unterminated tail of the input: already scanned, it holds no line end. */
-  #buffer = "";
+  /** The chunks of the line still open (no terminator yet). */
+  #held: Uint8Array[] = [];
+  #heldBytes = 0;
+  /** Bytes of the current event so far (its lines), for the bound. */
+  #eventBytes = 0;
   /** The last chunk ended in CR: an LF at the start of the next one belongs to it. */
   #skipLf = false;
   #event = "";
   #data: string[] = [];
   #id: string | undefined;
 
-  /** Feeds a chunk; returns the events it completed (possibly none). Throws on a line over 4 MiB. */
+  /** Feeds a chunk; returns the events it completed (possibly none). Throws on an event over MAX_EVENT_BYTES. */
   push(chunk: Uint8Array): SseEvent[] {
-    return this.#scan(this.#text.decode(chunk, { stream: true }));
-  }
-
-  /** End of input: completes what the last chunk held. An event not closed by a blank line is dropped, as the spec says. */
-  flush(): SseEvent[] {
-    const events = this.#scan(this.#text.decode());
-    this.#buffer = "";
-    this.#resetEvent();
-    return events;
-  }
-
-  #scan(text: string): SseEvent[] {
     const events: SseEvent[] = [];
-    const buf = this.#buffer + text;
     let start = 0;
-    let i = this.#buffer.length; // the old tail was scanned already
-    if (this.#skipLf && buf.length > 0) {
+    if (this.#skipLf && chunk.length > 0) {
       this.#skipLf = false;
-      if (buf.charCodeAt(0) === LF) start = i = 1;
+      if (chunk[0] === LF) start = 1;
     }
-    for (; i < buf.length; i++) {
-      const c = buf.charCodeAt(i);
-      if (c !== LF && c !== CR) continue;
-      this.#line(buf.slice(start, i), events);
-      if (c === CR) {
-        if (i + 1 === buf.length) this.#skipLf = true;
-        else if (buf.charCodeAt(i + 1) === LF) i++;
+    let lf = chunk.indexOf(LF, start);
+    let cr = chunk.indexOf(CR, start);
+    while (lf >= 0 || cr >= 0) {
+      const end = cr < 0 || (lf >= 0 && lf < cr) ? lf : cr;
+      this.#line(this.#takeLine(chunk.subarray(start, end)), events);
+      start = end + 1;
+      if (end === cr) {
+        if (start === chunk.length) this.#skipLf = true;
+        else if (chunk[start] === LF) start++;
       }
-      start = i + 1;
+      if (lf >= 0 && lf < start) lf = chunk.indexOf(LF, start);
+      if (cr >= 0 && cr < start) cr = chunk.indexOf(CR, start);
     }
-    this.#buffer = start === 0 ? buf : buf.slice(start);
-    if (this.#buffer.length > MAX_LINE_CHARS) throw new Error(`an SSE line is longer than ${MAX_LINE_CHARS} characters`);
+    if (start < chunk.length) {
+      // Held by reference: this decoder is the chunk's only reader.
+      this.#held.push(start === 0 ? chunk : chunk.subarray(start));
+      this.#heldBytes += chunk.length - start;
+      this.#checkSize();
+    }
     return events;
+  }
+
+  /** End of input. An unterminated line and an event not closed by a blank line are dropped, as the spec says. */
+  flush(): SseEvent[] {
+    this.#held = [];
+    this.#heldBytes = 0;
+    this.#skipLf = false;
+    this.#resetEvent();
+    return [];
+  }
+
+  /** The held chunks and `last`, as one decoded line. */
+  #takeLine(last: Uint8Array): string {
+    if (!this.#heldBytes) {
+      this.#count(last.length);
+      return last.length ? this.#text.decode(last) : "";
+    }
+    const bytes = new Uint8Array(this.#heldBytes + last.length);
+    let at = 0;
+    for (const part of this.#held) {
+      bytes.set(part, at);
+      at += part.length;
+    }
+    bytes.set(last, at);
+    this.#held = [];
+    this.#heldBytes = 0;
+    this.#count(bytes.length);
+    return this.#text.decode(bytes);
+  }
+
+  /** Adds a finished line (and its terminator) to the event's size. */
+  #count(lineBytes: number): void {
+    this.#eventBytes += lineBytes + 1;
+    this.#checkSize();
+  }
+
+  #checkSize(): void {
+    if (this.#eventBytes + this.#heldBytes <= MAX_EVENT_BYTES) return;
+    this.flush();
+    throw new RouterError(502, `the host sent an event longer than ${MAX_EVENT_BYTES} bytes`, "upstream_error", "upstream_event_too_large");
   }
 
   #line(line: string, events: SseEvent[]): void {
@@ -91,5 +125,6 @@ export class SseDecoder {
   #resetEvent(): void {
     this.#event = "";
     this.#data = [];
+    this.#eventBytes = 0;
   }
 }

@@ -16,6 +16,7 @@ import { orderForSession, sessionTag } from "../resolver/affinity.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { ModelRewriter } from "../stream/model-rewrite.js";
 import { errorEvent, relay } from "../stream/relay.js";
+import { endCheckFor } from "../stream/stream-end.js";
 import { hostErrorToRouterError } from "../upstream/errors.js";
 import { callHost } from "../upstream/fetch.js";
 import { firstThatAnswers } from "../upstream/failover.js";
@@ -81,11 +82,11 @@ async function forward(request: RouterRequest, env: Env, raw: Record<string, unk
     });
     request.log.ttfbMs = Date.now() - request.startedAt;
     if (!hostResponse.ok) throw await hostErrorToRouterError(route.provider.id, hostResponse);
-    return answer(request, route, hostResponse, assemble ? ASSEMBLED.get(hostPath) : undefined, options.readByScript);
+    return answer(request, route, hostResponse, hostPath, assemble ? ASSEMBLED.get(hostPath) : undefined, options.readByScript);
   });
 }
 
-async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, assembler?: () => Assembler, readByScript = false): Promise<Response> {
+async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, hostPath: string, assembler?: () => Assembler, readByScript = false): Promise<Response> {
   const headers = clientResponseHeaders(hostResponse.headers);
   headers.set("x-boocode-route", route.id);
   const isStream = (headers.get("content-type") ?? "").includes("text/event-stream");
@@ -103,8 +104,13 @@ async function answer(request: RouterRequest, route: ModelRoute, hostResponse: R
       transform: assembling ?? new ModelRewriter(route.id),
       idleMs: route.provider.timeouts.idleMs,
       readByScript,
+      // The assembled path checks the answer's end itself (stream/assemble.ts).
+      endCheck: assembling ? undefined : endCheckFor(hostPath),
+      signal: request.signal,
       errorEvent: assembler ? (error) => JSON.stringify(errorPayload(error)) : errorEvent(dialectFor(new URL(request.url).pathname)),
       onEnd: (outcome) => {
+        // Normally the router set the status when the headers went out; a client gone before that never got them.
+        request.log.status ??= outcome.kind === "cancelled" ? 499 : hostResponse.status;
         request.log.outcome = outcome.kind;
         request.log.bytes = outcome.bytes;
         if (outcome.error) request.log.error = outcome.error.message;

@@ -129,6 +129,18 @@ describe("POST /api/arena", () => {
     expect(all.filter((f) => f.event === "chunk" && f.data.index === 2)).toHaveLength(3);
   });
 
+  it("a model whose stream ends cleanly but before [DONE] yields its result with error, not as finished", async () => {
+    hosts = fakeHosts({
+      [`${h[0]}/v1/chat/completions`]: paced(0, 5),
+      [`${h[1]}/v1/chat/completions`]: () => hostStream(EVENTS.slice(0, 3)),
+    });
+    const all = await frames(await call("/api/arena", { json: { models: ["h0/tiny", "h1/tiny"], messages: MESSAGES } }));
+    const results = Object.fromEntries(all.filter((f) => f.event === "result").map((f) => [f.data.index, f.data]));
+    expect(results[0].error).toBeUndefined();
+    expect(results[1]).toMatchObject({ route: "h1/tiny", error: { code: "upstream_stream_broken", message: expect.stringMatching(/ended before the answer was complete/) } });
+    expect(all.filter((f) => f.event === "chunk" && f.data.index === 1)).toHaveLength(3);
+  });
+
   it("a client that goes away cancels every upstream", async () => {
     const cancelled = new Set<number>();
     const forever = Array.from({ length: 10_000 }, () => EVENTS[1]!);

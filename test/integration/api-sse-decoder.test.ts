@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import chatStream from "../fixtures/llama-server/chat-stream.body?raw";
 import { SseDecoder, type SseEvent } from "../../src/stream/sse-decoder.js";
+import { MAX_EVENT_BYTES } from "../../src/stream/sse-frames.js";
 
 const enc = new TextEncoder();
 
@@ -54,11 +55,44 @@ describe("SseDecoder", () => {
     expect(decode(chunks)).toEqual([{ event: "message", data: long }]);
   });
 
-  it("refuses a line beyond 4 MiB instead of holding it", () => {
-    const d = new SseDecoder();
-    const chunk = enc.encode("x".repeat(1 << 20));
+  it("refuses an event beyond MAX_EVENT_BYTES, one long line or many short data lines, with a clear error", () => {
+    const line = new SseDecoder();
+    const mib = enc.encode("x".repeat(1 << 20));
     expect(() => {
-      for (let i = 0; i < 5; i++) d.push(chunk);
-    }).toThrow(/longer than/);
+      for (let i = 0; i <= MAX_EVENT_BYTES >> 20; i++) line.push(mib);
+    }).toThrow(expect.objectContaining({ status: 502, code: "upstream_event_too_large", message: expect.stringMatching(/event longer than/) }));
+    const lines = new SseDecoder();
+    const dataLine = enc.encode(`data: ${"x".repeat((1 << 20) - 7)}\n`);
+    expect(() => {
+      for (let i = 0; i <= MAX_EVENT_BYTES >> 20; i++) lines.push(dataLine);
+    }).toThrow(expect.objectContaining({ code: "upstream_event_too_large" }));
+  });
+
+  it("decodes a long line arriving in many chunks with work proportional to its bytes: joined once, decoded once", () => {
+    const text = `data: ${"é".repeat(250_000)}\n\n`;
+    const bytes = enc.encode(text);
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 499) }, (_, i) => bytes.slice(i * 499, (i + 1) * 499)); // cuts inside "é" too
+    const set = Uint8Array.prototype.set;
+    const textDecode = TextDecoder.prototype.decode;
+    let copied = 0;
+    let decoded = 0;
+    Uint8Array.prototype.set = function (this: Uint8Array, source: ArrayLike<number>, offset?: number) {
+      copied += source.length;
+      return set.call(this, source, offset);
+    };
+    TextDecoder.prototype.decode = function (this: TextDecoder, ...args: Parameters<TextDecoder["decode"]>) {
+      decoded += (args[0] as ArrayBufferView | undefined)?.byteLength ?? 0;
+      return textDecode.apply(this, args);
+    };
+    let events: SseEvent[];
+    try {
+      events = decode(chunks);
+    } finally {
+      Uint8Array.prototype.set = set;
+      TextDecoder.prototype.decode = textDecode;
+    }
+    expect(events).toEqual([{ event: "message", data: "é".repeat(250_000) }]);
+    expect(copied).toBeLessThanOrEqual(bytes.length);
+    expect(decoded).toBeLessThanOrEqual(bytes.length);
   });
 });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fakeHosts, hang, hostJson, hostStream, refused, sseEvents } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
-import { call, readEvents, uniqueHost, useConfig } from "../helpers/worker.js";
+import { call, captureLogLines, readEvents, uniqueHost, useConfig } from "../helpers/worker.js";
 
 let host: string;
 let hosts: ReturnType<typeof fakeHosts> | undefined;
@@ -181,10 +181,72 @@ describe("host failures while streaming", () => {
     expect(JSON.parse(data[2]!).error.code).toBe("upstream_idle_timeout");
   });
 
-  it("malformed SSE from the host is relayed as is, never a crash or a hang", async () => {
+  it("malformed SSE from the host is relayed as is up to a half-sent event, then one error event, never a crash or a hang", async () => {
     hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostStream(["data: {not json\n\n", 'data: {"model":"tiny"\n\n', "garbage without newline"]) });
     const res = await call("/v1/chat/completions", { json: { ...CHAT, stream: true } });
     expect(res.status).toBe(200);
-    expect(await res.text()).toBe('data: {not json\n\ndata: {"model":"h/tiny"\n\ngarbage without newline');
+    const text = await res.text();
+    expect(text.startsWith('data: {not json\n\ndata: {"model":"h/tiny"\n\ndata: {"error":')).toBe(true);
+    expect(text).not.toContain("garbage");
+    expect(JSON.parse(text.split("\n\n")[2]!.slice(6)).error.code).toBe("upstream_stream_broken");
+  });
+});
+
+describe("a host stream that ends cleanly but early", () => {
+  // The recorded streams, cut before each protocol's last event; the connection then closes cleanly.
+  const cases = [
+    { path: "/v1/chat/completions", recorded: FIXTURES.chatStream, last: "data: [DONE]" },
+    { path: "/v1/completions", recorded: FIXTURES.completionsStream, last: "data: [DONE]" },
+    { path: "/v1/messages", recorded: FIXTURES.messagesStream, last: "event: message_stop" },
+    { path: "/v1/responses", recorded: FIXTURES.responsesStream, last: "event: response.completed" },
+  ];
+
+  it.each(cases)("$path: the whole recorded stream passes as complete, with nothing added", async ({ path, recorded }) => {
+    hosts = fakeHosts({ [`${host}${path}`]: () => hostStream(sseEvents(recorded)) });
+    const lines = await captureLogLines(async () => {
+      const text = await (await call(path, { json: { ...CHAT, stream: true } })).text();
+      expect(text).toBe(recorded.replaceAll('"model":"tiny"', '"model":"h/tiny"'));
+    });
+    expect(lines.map((l) => l.outcome)).toEqual(["complete"]);
+  });
+
+  it.each(cases)("$path: without its last event ($last) it ends with the protocol's error event, logged as an error", async ({ path, recorded }) => {
+    const events = sseEvents(recorded);
+    hosts = fakeHosts({ [`${host}${path}`]: () => hostStream(events.slice(0, -1)) });
+    let text = "";
+    const lines = await captureLogLines(async () => {
+      text = await (await call(path, { json: { ...CHAT, stream: true } })).text();
+    });
+    const sent = text.split(/(?<=\n\n)/);
+    expect(sent).toHaveLength(events.length);
+    const error = sent.at(-1)!;
+    if (path === "/v1/messages") {
+      expect(error.startsWith("event: error\ndata: ")).toBe(true);
+      expect(JSON.parse(error.split("\n")[1]!.slice(6))).toEqual({ type: "error", error: { type: "api_error", message: expect.stringMatching(/ended before the answer was complete/) } });
+    } else {
+      expect(JSON.parse(error.slice(6))).toEqual({ error: { message: expect.stringMatching(/ended before the answer was complete/), type: "upstream_error", param: null, code: "upstream_stream_broken" } });
+    }
+    expect(lines.map((l) => [l.outcome, l.error])).toEqual([["error", expect.stringMatching(/ended before the answer was complete/)]]);
+  });
+
+  it("a stream whose last event is the host's own error event gets no second error event, and is logged as an error", async () => {
+    const hostError = 'data: {"error":{"code":500,"message":"boom","type":"server_error"}}\n\n';
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostStream([sseEvents(FIXTURES.chatStream)[0]!, hostError]) });
+    let text = "";
+    const lines = await captureLogLines(async () => {
+      text = await (await call("/v1/chat/completions", { json: { ...CHAT, stream: true } })).text();
+    });
+    expect(text.endsWith(hostError)).toBe(true);
+    expect(text.match(/"error"/g)).toHaveLength(1);
+    expect(lines.map((l) => l.outcome)).toEqual(["error"]);
+  });
+
+  it("a host that breaks between an event's data line and its blank line: the error event is an event of its own", async () => {
+    const events = sseEvents(FIXTURES.chatStream);
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostStream([events[0]!, events[1]!.slice(0, -1)], { after: 2, kind: "reset" }) });
+    const data = await readEvents(await call("/v1/chat/completions", { json: { ...CHAT, stream: true } }));
+    expect(data).toHaveLength(2);
+    expect(JSON.parse(data[0]!).model).toBe("h/tiny");
+    expect(JSON.parse(data[1]!).error.code).toBe("upstream_stream_broken");
   });
 });

@@ -1,14 +1,20 @@
-// The relay's own contract, outside workerd: cancellation reaches the host body, an idle host is cut with one error
-// event, and the assembling transform writes heartbeats then the JSON.
-import { describe, expect, it } from "vitest";
+// The relay's own contract, outside workerd: cancellation reaches the host body, an idle host and a stalled client
+// are each cut after idleMs, a body that ends before the protocol's end event ends with one error event on an event
+// boundary, and the assembling transform writes heartbeats then the JSON. Timing tests run on fake timers.
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { errorPayload } from "../../src/errors.js";
 import { AssembleTransform, ChatCompletionAssembler } from "../../src/stream/assemble.js";
 import { ModelRewriter } from "../../src/stream/model-rewrite.js";
-import { errorEvent, relay } from "../../src/stream/relay.js";
+import { errorEvent, relay, type RelayOutcome } from "../../src/stream/relay.js";
+import { SseDecoder } from "../../src/stream/sse-decoder.js";
+import { endCheckFor } from "../../src/stream/stream-end.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const chunk = (content: string) => enc.encode(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }], model: "tiny" })}\n\n`);
+const CHAT = endCheckFor("/v1/chat/completions");
+
+afterEach(() => void vi.useRealTimers());
 
 /** A host body that sends a chunk every `everyMs` until cancelled, and records the cancel. */
 function endlessHost(everyMs: number) {
@@ -26,6 +32,37 @@ function endlessHost(everyMs: number) {
   return { body, state };
 }
 
+/** A host body that sends `parts` in order, then ends with `end`. */
+function scriptedHost(parts: string[], end: "close" | "reset" | "silence" = "close") {
+  const state = { cancelled: false };
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const next = parts.shift();
+      if (next !== undefined) return controller.enqueue(enc.encode(next));
+      if (end === "close") controller.close();
+      else if (end === "reset") controller.error(new Error("connection reset by peer"));
+      else return new Promise(() => {});
+    },
+    cancel() {
+      state.cancelled = true;
+    },
+  });
+  return { body, state };
+}
+
+/** Every event of an SSE text, parsed the way a client parses it. */
+function clientEvents(text: string) {
+  const decoder = new SseDecoder();
+  return [...decoder.push(enc.encode(text)), ...decoder.flush()];
+}
+
+/** A promise's value once it settled, without awaiting it (a read that must NOT have settled yet stays undefined). */
+function track<T>(promise: Promise<T>) {
+  const seen: { value?: T } = {};
+  promise.then((v) => (seen.value = v));
+  return seen;
+}
+
 describe("relay", () => {
   it("a client cancel cancels the host body at once and reports 'cancelled'", async () => {
     const host = endlessHost(2);
@@ -36,6 +73,20 @@ describe("relay", () => {
     await reader.cancel();
     expect(host.state.cancelled).toBe(true);
     expect(outcomes).toEqual(["cancelled"]);
+  });
+
+  it("an aborted request signal cancels the host at once, even while the host is silent, and reports 'cancelled'", async () => {
+    vi.useFakeTimers();
+    const host = scriptedHost([new TextDecoder().decode(chunk("a"))], "silence");
+    const client = new AbortController();
+    const outcomes: RelayOutcome[] = [];
+    const reader = relay(host.body, { transform: new ModelRewriter("a/tiny"), idleMs: 60_000, signal: client.signal, errorEvent: errorEvent("openai"), onEnd: (o) => outcomes.push(o) }).getReader();
+    await reader.read();
+    reader.read().catch(() => {}); // pending on the silent host
+    client.abort();
+    await vi.advanceTimersByTimeAsync(0); // lets the abort's consequences run; no time passes
+    expect(host.state.cancelled).toBe(true);
+    expect(outcomes.map((o) => o.kind)).toEqual(["cancelled"]);
   });
 
   it("an assembled (non-streaming) answer: spaces while tokens arrive, cancel reaches the host", async () => {
@@ -63,30 +114,86 @@ describe("relay", () => {
     expect(JSON.parse(text)).toEqual({ id: "c1", object: "chat.completion", created: 5, model: "a/tiny", choices: [{ index: 0, message: { role: "assistant", content: "Hello" }, logprobs: null, finish_reason: "stop" }] });
   });
 
-  it("a silent host is cut after idleMs: its body is cancelled and the client gets one error event", async () => {
-    let cancelled = false;
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(chunk("a"));
-      },
-      cancel() {
-        cancelled = true;
-      },
-    });
-    const text = await new Response(relay(body, { transform: new ModelRewriter("a/tiny"), idleMs: 100, errorEvent: errorEvent("openai") })).text();
-    expect(cancelled).toBe(true);
-    const events = text.trim().split("\n\n");
-    expect(events).toHaveLength(2);
-    expect(JSON.parse(events[1]!.slice(6)).error.code).toBe("upstream_idle_timeout");
+  it("a host that goes silent mid-stream is cut exactly when idleMs has passed: its body is cancelled, one error event follows", async () => {
+    vi.useFakeTimers();
+    const host = scriptedHost([new TextDecoder().decode(chunk("a"))], "silence");
+    const reader = relay(host.body, { transform: new ModelRewriter("a/tiny"), idleMs: 1000, errorEvent: errorEvent("openai") }).getReader();
+    expect(dec.decode((await reader.read()).value)).toContain("a/tiny");
+    const next = track(reader.read()); // pending: the host sends nothing more
+    await vi.advanceTimersByTimeAsync(999);
+    expect(host.state.cancelled).toBe(false);
+    expect(next.value).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(host.state.cancelled).toBe(true);
+    expect(next.value?.done).toBe(false);
+    expect(JSON.parse(dec.decode(next.value!.value).slice(6)).error.code).toBe("upstream_idle_timeout");
+    expect((await reader.read()).done).toBe(true);
   });
 
-  it("a slow client is not mistaken for a silent host", async () => {
+  it("a client that reads nothing for idleMs is cut, the host cancelled, and the outcome says 'stalled'", async () => {
+    vi.useFakeTimers();
     const host = endlessHost(1);
-    const reader = relay(host.body, { idleMs: 50, errorEvent: errorEvent("openai") }).getReader();
-    await reader.read();
-    await new Promise((r) => setTimeout(r, 200)); // the client reads nothing for 4 idle periods
-    const next = dec.decode((await reader.read()).value);
-    expect(next).not.toContain("error");
+    const outcomes: RelayOutcome[] = [];
+    const out = relay(host.body, { transform: new ModelRewriter("a/tiny"), idleMs: 1000, errorEvent: errorEvent("openai"), onEnd: (o) => outcomes.push(o) });
+    // Nobody reads `out`: the pipe takes one chunk, then every write waits on the client (backpressure).
+    await vi.advanceTimersByTimeAsync(500);
+    expect(host.state.cancelled).toBe(false);
+    const sentBeforeStall = host.state.sent;
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(host.state.cancelled).toBe(true);
+    expect(host.state.sent).toBe(sentBeforeStall); // the host was not read while the client stalled
+    expect(outcomes.map((o) => [o.kind, o.error?.code])).toEqual([["stalled", "client_stalled"]]);
+    await expect(out.getReader().read()).rejects.toThrow(/read nothing for 1000 ms/);
+  });
+
+  it("the error event's write is timed too: a host that breaks while the client reads nothing still ends the relay", async () => {
+    vi.useFakeTimers();
+    const host = scriptedHost([dec.decode(chunk("a"))], "reset");
+    const outcomes: RelayOutcome[] = [];
+    relay(host.body, { transform: new ModelRewriter("a/tiny"), idleMs: 1000, errorEvent: errorEvent("openai"), onEnd: (o) => outcomes.push(o) });
+    await vi.advanceTimersByTimeAsync(999); // nobody reads: the pipe holds the one chunk, the error event's write waits
+    expect(outcomes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcomes.map((o) => [o.kind, o.error?.code])).toEqual([["stalled", "client_stalled"]]);
+  });
+
+  it("a slow client that keeps reading within idleMs is neither cut nor mistaken for a silent host", async () => {
+    vi.useFakeTimers();
+    const host = endlessHost(1);
+    const outcomes: string[] = [];
+    const reader = relay(host.body, { idleMs: 1000, errorEvent: errorEvent("openai"), onEnd: (o) => outcomes.push(o.kind) }).getReader();
+    for (let i = 0; i < 10; i++) {
+      await vi.advanceTimersByTimeAsync(900); // 9 s in all, far beyond idleMs, but never 1000 ms without a read
+      expect(dec.decode((await reader.read()).value)).not.toContain("error");
+    }
+    expect(outcomes).toEqual([]);
+    expect(host.state.cancelled).toBe(false);
     await reader.cancel();
+  });
+
+  it("a body that closes cleanly without the end marker ends with one error event and outcome 'error'", async () => {
+    const host = scriptedHost([new TextDecoder().decode(chunk("a"))]);
+    const outcomes: RelayOutcome[] = [];
+    const text = await new Response(relay(host.body, { transform: new ModelRewriter("a/tiny"), idleMs: 5000, endCheck: CHAT, errorEvent: errorEvent("openai"), onEnd: (o) => outcomes.push(o) })).text();
+    const events = clientEvents(text);
+    expect(events).toHaveLength(2);
+    expect(JSON.parse(events[1]!.data).error).toMatchObject({ code: "upstream_stream_broken", message: expect.stringMatching(/ended before the answer was complete/) });
+    expect(outcomes.map((o) => o.kind)).toEqual(["error"]);
+  });
+
+  it("a body that ends with the end marker is complete", async () => {
+    const host = scriptedHost([new TextDecoder().decode(chunk("a")), "data: [DONE]\n\n"]);
+    const outcomes: string[] = [];
+    const text = await new Response(relay(host.body, { transform: new ModelRewriter("a/tiny"), idleMs: 5000, endCheck: CHAT, errorEvent: errorEvent("openai"), onEnd: (o) => outcomes.push(o.kind) })).text();
+    expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
+    expect(outcomes).toEqual(["complete"]);
+  });
+
+  it("the error event starts on an event boundary when the host breaks between an event's line and its blank line", async () => {
+    const host = scriptedHost([new TextDecoder().decode(chunk("a")), 'data: {"model":"tiny","choices":[]}\n'], "reset");
+    const text = await new Response(relay(host.body, { transform: new ModelRewriter("a/tiny"), idleMs: 5000, endCheck: CHAT, errorEvent: errorEvent("openai") })).text();
+    const events = clientEvents(text);
+    events.forEach((e) => expect(() => JSON.parse(e.data), e.data).not.toThrow());
+    expect(events.map((e) => Object.keys(JSON.parse(e.data))[0])).toEqual(["choices", "error"]);
   });
 });
