@@ -7,7 +7,7 @@
 import { catalogFor, slotUse, type CatalogProvider } from "../catalog/catalog.js";
 import { liveConfig } from "../config/load.js";
 import type { Handler } from "../context.js";
-import { RouterError, hostUnreachable, modelNotFound } from "../errors.js";
+import { NO_SUCH_MODEL, RouterError, hostUnreachable, modelNotFound } from "../errors.js";
 import { json } from "../http.js";
 import { probeModelInfo } from "../upstream/discovery.js";
 import { resolveRequestModel } from "../v1/resolve-request.js";
@@ -16,11 +16,11 @@ export const modelDetailHandler: Handler = async (request, env) => {
   const id = decodeModelParam(request.params.id ?? "");
   const config = (await liveConfig(env)).config;
   const [route] = await resolveRequestModel(config, id, env);
-  if (!route) throw modelNotFound(`model "${id}" does not exist`);
+  if (!route) throw modelNotFound(NO_SUCH_MODEL);
   const catalog = await catalogFor(config, env, [route.provider.id]);
   const provider = catalog.providers[0];
   const entry = catalog.models.find((m) => m.id === route.id);
-  if (!entry) throw whyUnknown(id, provider);
+  if (!entry) throw whyUnknown(provider);
 
   const reachable = entry.status === "online" && entry.loaded !== false;
   const [slots, props] = await Promise.all([
@@ -31,8 +31,8 @@ export const modelDetailHandler: Handler = async (request, env) => {
 };
 
 /** A discovered model can only be confirmed by its host: say why the host could not, rather than "no such model". */
-function whyUnknown(id: string, provider: CatalogProvider | undefined): RouterError {
-  if (!provider || provider.status === "online" || provider.status === "unknown") return modelNotFound(`model "${id}" does not exist`);
+function whyUnknown(provider: CatalogProvider | undefined): RouterError {
+  if (!provider || provider.status === "online" || provider.status === "unknown") return modelNotFound(NO_SUCH_MODEL);
   const why = provider.error ?? `provider "${provider.id}" is ${provider.status}`;
   if (provider.status === "unauthorized") return new RouterError(502, why, "upstream_error", "upstream_unauthorized");
   if (provider.status === "loading") return new RouterError(503, why, "service_unavailable_error", "host_loading");

@@ -6,7 +6,7 @@
 import { buildCatalog, type CatalogModel } from "../catalog/catalog.js";
 import { liveConfig } from "../config/load.js";
 import type { Handler } from "../context.js";
-import { modelNotFound } from "../errors.js";
+import { NO_SUCH_MODEL, modelNotFound } from "../errors.js";
 import { json } from "../http.js";
 import { resolveRequestModel } from "./resolve-request.js";
 
@@ -22,7 +22,7 @@ export const getModelHandler: Handler = async (request, env) => {
   const [route] = await resolveRequestModel(config, id, env);
   const catalog = await buildCatalog(config, env);
   const model = catalog.models.find((m) => m.id === route?.id);
-  if (!model) throw modelNotFound(`model "${id}" does not exist`);
+  if (!model) throw modelNotFound(NO_SUCH_MODEL);
   return json(openAiModel(model, Math.floor(Date.parse(catalog.generatedAt) / 1000)));
 };
 
