@@ -19,12 +19,15 @@
 //   --outdir DIR          build output (default dist/worker)
 //   --no-build            serve what is already in --outdir
 // Client auth is OFF (ROUTER_AUTH=off) unless client keys are given (--var ROUTER_API_KEYS:k1 or ROUTER_API_KEYS in
-// .dev.vars), exactly like `npm run dev`. Code changes need a restart (this is not a dev server); config pushes don't.
+// .dev.vars), exactly like `npm run dev`, and only on a loopback address: any other --ip needs keys, ROUTER_AUTH=off
+// together with keys is refused, and so is any secret too short to redact (scripts/startup-checks.mjs).
+// Code changes need a restart (this is not a dev server); config pushes don't.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
+import { bundledSecretNames, checkPortFree, listeningDescription, startupDecision } from "./startup-checks.mjs";
 
 const USAGE = "usage: npm start [-- --port N] [--ip ADDR] [--var NAME:VALUE ...] [--persist-to DIR] [--env-file FILE] [--config FILE] [--outdir DIR] [--no-build]";
 
@@ -201,7 +204,14 @@ export async function serveWorker({ scriptPath, compatibilityDate, compatibility
     handleRuntimeStdio(stdout, stderr) {
       if (onStdout) createInterface(stdout).on("line", onStdout);
       else stdout.pipe(process.stdout);
-      createInterface(stderr).on("line", onStderr ?? ((line) => process.stderr.write(line + "\n")));
+      // workerd reports a listener it cannot bind as a fatal kj::Exception plus a stack of addresses; miniflare then
+      // rejects with a readable message, which is all a person needs (main() prints it).
+      let fatalBind = false;
+      const write = onStderr ?? ((line) => process.stderr.write(line + "\n"));
+      createInterface(stderr).on("line", (line) => {
+        if (/^\*\*\* Fatal uncaught kj::Exception: .*(Address already in use|::bind\()/.test(line)) fatalBind = true;
+        else if (!(fatalBind && line.startsWith("stack: "))) write(line);
+      });
     },
   });
   await mf.ready;
@@ -224,6 +234,27 @@ async function main() {
     console.error(`boocode-router: ${err.message}`);
     process.exit(1);
   }
+
+  const { secrets, files } = readSecrets(opts.envFiles);
+  // Precedence as in wrangler dev: [vars] < .dev.vars < --var.
+  const bindings = { ...wrangler.vars, ...secrets, ...opts.vars };
+  // Refused before building or listening: nothing may serve, even for a moment, with settings that are unsafe.
+  const decision = startupDecision({ ip: opts.ip, bindings, upstreamNames: bundledSecretNames() });
+  if (decision.errors.length) {
+    for (const error of decision.errors) console.error(`boocode-router: ${error}`);
+    process.exit(1);
+  }
+  try {
+    await checkPortFree(opts.ip, opts.port);
+  } catch (err) {
+    console.error(`boocode-router: could not start: ${err.message}`);
+    process.exit(1);
+  }
+  if (decision.authOff) {
+    bindings.ROUTER_AUTH = "off";
+    console.error("boocode-router: no client keys given, so client auth is OFF (local development only; /health says so).");
+  }
+
   if (opts.build) {
     const started = Date.now();
     const { size } = buildWorker({ outdir: opts.outdir, config: opts.config });
@@ -231,15 +262,6 @@ async function main() {
   } else if (!existsSync(resolve(opts.outdir, "index.js"))) {
     console.error(`${opts.outdir}/index.js is missing: run without --no-build`);
     process.exit(1);
-  }
-
-  const { secrets, files } = readSecrets(opts.envFiles);
-  // Precedence as in wrangler dev: [vars] < .dev.vars < --var.
-  const bindings = { ...wrangler.vars, ...secrets, ...opts.vars };
-  const keysGiven = typeof bindings.ROUTER_API_KEYS === "string" && bindings.ROUTER_API_KEYS.trim() !== "";
-  if (!keysGiven && bindings.ROUTER_AUTH === undefined) {
-    bindings.ROUTER_AUTH = "off";
-    console.error("boocode-router: no client keys given, so client auth is OFF (local development only; /health says so).");
   }
 
   let server;
@@ -259,8 +281,11 @@ async function main() {
     console.error(`boocode-router: could not start: ${err.message}`);
     process.exit(1);
   }
-  const auth = bindings.ROUTER_AUTH === "off" ? "off" : keysGiven ? "keys" : "closed";
-  console.error(`boocode-router: serving on ${server.url} (workerd, no dev server; state ${opts.persistTo}; secrets ${files.length ? files.join(", ") : "none"}; client auth ${auth})`);
+  const auth = bindings.ROUTER_AUTH === "off" ? "off" : decision.keys ? "keys" : "closed";
+  // The URL miniflare hands back is where Node can reach the socket (127.0.0.1 for 0.0.0.0); the banner names the
+  // address actually listened on, with the port workerd picked when --port 0 asked for any.
+  const port = Number(new URL(server.url).port);
+  console.error(`boocode-router: serving on ${listeningDescription(opts.ip, port)}; workerd, no dev server; state ${opts.persistTo}; secrets ${files.length ? files.join(", ") : "none"}; client auth ${auth}`);
 
   let stopping = false;
   const stop = async () => {
