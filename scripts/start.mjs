@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm start [-- flags]`: the built router on plain workerd, for real use on your own machine (DESIGN §13).
+// `npm start [-- flags]`: the built router on plain workerd, for real use on your own machine.
 //
 // No dev server in the path: the Worker is built once (`wrangler deploy --dry-run --outdir dist/worker`, the exact
 // bundle `wrangler deploy` uploads) and served by `miniflare` (a devDependency pinned to the version wrangler 4.86.0
@@ -18,10 +18,8 @@
 //                         (unstable_readConfig) in a short-lived child process; bindings it cannot serve are refused
 //   --outdir DIR          build output (default dist/worker)
 //   --no-build            serve what is already in --outdir
-// Client auth is OFF (ROUTER_AUTH=off) unless client keys are given (--var ROUTER_API_KEYS:k1 or ROUTER_API_KEYS in
-// .dev.vars), exactly like `npm run dev`, and only on a loopback address: any other --ip needs keys, ROUTER_AUTH=off
-// together with keys is refused, and so is any secret too short to redact (scripts/startup-checks.mjs).
-// Code changes need a restart (this is not a dev server); config pushes don't.
+// Client auth is OFF unless keys are given (--var ROUTER_API_KEYS:<key> or .dev.vars), as with `npm run dev`, and only
+// on loopback; the other start-up refusals are in scripts/startup-checks.mjs. Code changes need a restart; pushes don't.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
