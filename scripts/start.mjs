@@ -202,13 +202,14 @@ export async function serveWorker({ scriptPath, compatibilityDate, compatibility
     handleRuntimeStdio(stdout, stderr) {
       if (onStdout) createInterface(stdout).on("line", onStdout);
       else stdout.pipe(process.stdout);
-      // workerd reports a listener it cannot bind as a fatal kj::Exception plus a stack of addresses; miniflare then
-      // rejects with a readable message, which is all a person needs (main() prints it).
+      // A listener workerd cannot bind (taken after main()'s check) is a kj::Exception plus a stack of addresses: one line.
       let fatalBind = false;
       const write = onStderr ?? ((line) => process.stderr.write(line + "\n"));
       createInterface(stderr).on("line", (line) => {
-        if (/^\*\*\* Fatal uncaught kj::Exception: .*(Address already in use|::bind\()/.test(line)) fatalBind = true;
+        const bind = /^\*\*\* Fatal uncaught kj::Exception: .*::bind\(.*?\): ([^;]+); toString\(\) = (\S+)/.exec(line);
+        if (bind) write(`boocode-router: workerd could not listen on ${bind[2]}: ${bind[1]}`);
         else if (!(fatalBind && line.startsWith("stack: "))) write(line);
+        fatalBind ||= Boolean(bind);
       });
     },
   });

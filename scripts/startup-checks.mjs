@@ -75,7 +75,7 @@ export function startupDecision({ ip, bindings, upstreamNames = [], command = "n
 
 /** Resolves when `ip:port` can be listened on; rejects with a person's message when it cannot (in use, not ours). */
 export function checkPortFree(ip, port) {
-  if (port === 0) return Promise.resolve();
+  // Port 0 is probed too: it cannot be in use, but the address can be wrong.
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once("error", (err) => {

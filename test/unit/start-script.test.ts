@@ -118,6 +118,30 @@ describe("npm start refuses unsafe settings before it listens", () => {
   }, 60_000);
 });
 
+describe("workerd's own bind failure (the port taken after the check)", () => {
+  it("is one line, not a kj::Exception with a stack", async () => {
+    const { serveWorker } = await import(/* @vite-ignore */ "../../scripts/start.mjs" as string);
+    const holder: Server = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const port = (holder.address() as { port: number }).port;
+    const lines: string[] = [];
+    let sawBindFailure!: () => void;
+    const bindFailure = new Promise<void>((resolve) => (sawBindFailure = resolve));
+    const onStderr = (line: string) => {
+      lines.push(line);
+      if (/could not listen|kj::Exception/.test(line)) sawBindFailure();
+    };
+    try {
+      const started = serveWorker({ scriptPath: join(outdir, "index.js"), compatibilityDate: "2026-04-20", persistTo: join(dir, "state"), port, onStdout: () => {}, onStderr });
+      await expect(started).rejects.toThrow(/Address already in use/);
+      await bindFailure;
+      expect(lines).toEqual([`boocode-router: workerd could not listen on 127.0.0.1:${port}: Address already in use`]);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  }, 60_000);
+});
+
 describe("npm start's banner and the Worker behind it", () => {
   it("with --ip 0.0.0.0 names the real listening address and says it is every interface", async () => {
     const out = await run("scripts/start.mjs", ["--ip", "0.0.0.0", "--port", "0", "--var", `ROUTER_API_KEYS:${KEY}`, ...common]);
