@@ -2,9 +2,13 @@
 // `npm run config -- check | push [--local | --remote] | schema`
 // Reads $LLAMA_PROVIDERS_PATH (default data/llama-providers.json). Validation is the Worker's own zod schema,
 // imported from the compiled package (npm install builds it), so the CLI and the router can never disagree.
+// `check` also refuses secrets too short for the router to redact: the client and admin keys and the secrets the
+// config names, as far as their values are on this machine (.dev.vars, else .env; deployed secrets are not readable).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { readSecrets } from "./start.mjs";
+import { shortSecrets, upstreamSecretNames } from "./startup-checks.mjs";
 
 const SCHEMA_PATH = "data/llama-providers.schema.json";
 const KV_BINDING = "LLAMA_PROVIDERS";
@@ -13,7 +17,16 @@ const KV_KEY = "llama-providers.json";
 if (!existsSync("dist/resolver/index.js")) spawnSync("npm", ["run", "-s", "build:resolver"], { stdio: "inherit" });
 const { parseProvidersConfig, providersJsonSchema } = await import(resolve("dist/resolver/index.js"));
 
-const [command, ...rest] = process.argv.slice(2);
+const [command, ...args] = process.argv.slice(2);
+// `--env-file FILE` (repeatable): where the local secret values are, as for `npm start`; default .dev.vars, else .env.
+const envFiles = [];
+const rest = args.filter((arg, i) => {
+  if (arg === "--env-file" || args[i - 1] === "--env-file") {
+    if (arg !== "--env-file") envFiles.push(arg);
+    return false;
+  }
+  return true;
+});
 const path = process.env.LLAMA_PROVIDERS_PATH || "data/llama-providers.json";
 
 function check() {
@@ -23,14 +36,18 @@ function check() {
   } catch (err) {
     fail(`cannot read ${path}: ${err.message}`);
   }
+  let config;
   try {
-    const config = parseProvidersConfig(text);
-    const models = config.providers.reduce((n, p) => n + p.models.length, 0);
-    console.log(`${path}: valid, version ${config.version}, ${config.providers.length} provider(s) (${config.providers.map((p) => p.id).join(", ")}), ${models} configured model(s), ${Object.keys(config.aliases).length} alias(es)`);
-    return config;
+    config = parseProvidersConfig(text);
   } catch (err) {
     fail(`${path}: ${err.message}`);
   }
+  const { secrets, files } = readSecrets(envFiles);
+  const short = shortSecrets(secrets, upstreamSecretNames(text));
+  if (short.length) fail(short.map((line) => `${files.join(", ")}: ${line}`).join("\n"));
+  const models = config.providers.reduce((n, p) => n + p.models.length, 0);
+  console.log(`${path}: valid, version ${config.version}, ${config.providers.length} provider(s) (${config.providers.map((p) => p.id).join(", ")}), ${models} configured model(s), ${Object.keys(config.aliases).length} alias(es)`);
+  return config;
 }
 
 function push() {
@@ -59,5 +76,5 @@ switch (command) {
   case "check": check(); break;
   case "push": push(); break;
   case "schema": schema(); break;
-  default: fail("usage: npm run config -- check | push [--local | --remote] [wrangler kv args] | schema");
+  default: fail("usage: npm run config -- check [--env-file FILE] | push [--local | --remote] [--env-file FILE] [wrangler kv args] | schema");
 }

@@ -1,24 +1,60 @@
 #!/usr/bin/env node
 // `npm run dev [-- wrangler args]`: the router under `wrangler dev` on http://127.0.0.1:8787 with the bundled config
 // and the local KV state that `npm run config -- push --local` writes. Client auth is switched off (ROUTER_AUTH=off)
-// unless client keys are given: `npm run dev -- --var ROUTER_API_KEYS:k1`, or ROUTER_API_KEYS in .dev.vars.
+// unless client keys are given: `npm run dev -- --var ROUTER_API_KEYS:<key>`, or ROUTER_API_KEYS in .dev.vars.
+// The same start-up rules as `npm start` (scripts/startup-checks.mjs): auth off only on loopback, never together
+// with keys, and no secret too short to redact.
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { readSecrets } from "./start.mjs";
+import { bundledSecretNames, startupDecision } from "./startup-checks.mjs";
 
-const args = process.argv.slice(2);
-const has = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
-const keysInArgs = args.some((a) => a.startsWith("ROUTER_API_KEYS:") || a.startsWith("ROUTER_API_KEYS="));
-const keysInDevVars = existsSync(".dev.vars") && /^\s*ROUTER_API_KEYS\s*=\s*\S/m.test(readFileSync(".dev.vars", "utf8"));
-
-const wranglerArgs = ["dev"];
-if (!has("--ip")) wranglerArgs.push("--ip", "127.0.0.1");
-if (!has("--port")) wranglerArgs.push("--port", "8787");
-if (!keysInArgs && !keysInDevVars) {
-  wranglerArgs.push("--var", "ROUTER_AUTH:off");
-  console.error("boocode-router: no client keys given, so client auth is OFF (local development only; /health says so).");
+/** What the checks need from wrangler dev's arguments: --ip, --var pairs, --env-file. Everything else passes through. */
+export function devSettings(args) {
+  let ip = "127.0.0.1";
+  const vars = {};
+  const envFiles = [];
+  for (let i = 0; i < args.length; i++) {
+    const [flag, inline] = args[i].startsWith("--") && args[i].includes("=") ? [args[i].slice(0, args[i].indexOf("=")), args[i].slice(args[i].indexOf("=") + 1)] : [args[i], undefined];
+    const take = () => inline ?? args[++i] ?? "";
+    if (flag === "--ip") ip = take();
+    else if (flag === "--env-file") envFiles.push(take());
+    else if (flag === "--var") {
+      const pairs = [take()];
+      if (inline === undefined) while (args[i + 1] !== undefined && !args[i + 1].startsWith("-")) pairs.push(args[++i]);
+      for (const pair of pairs) {
+        const colon = pair.indexOf(":");
+        if (colon > 0) vars[pair.slice(0, colon)] = pair.slice(colon + 1);
+      }
+    }
+  }
+  return { ip, vars, envFiles };
 }
-wranglerArgs.push(...args);
 
-const child = spawn(process.execPath, ["node_modules/wrangler/bin/wrangler.js", ...wranglerArgs], { stdio: "inherit" });
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
-child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+function main() {
+  const args = process.argv.slice(2);
+  const has = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
+  const { ip, vars, envFiles } = devSettings(args);
+  // wrangler dev's precedence: .dev.vars (or --env-file) < --var.
+  const bindings = { ...readSecrets(envFiles).secrets, ...vars };
+  const decision = startupDecision({ ip, bindings, upstreamNames: bundledSecretNames(), command: "npm run dev" });
+  if (decision.errors.length) {
+    for (const error of decision.errors) console.error(`boocode-router: ${error}`);
+    process.exit(1);
+  }
+
+  const wranglerArgs = ["dev"];
+  if (!has("--ip")) wranglerArgs.push("--ip", ip);
+  if (!has("--port")) wranglerArgs.push("--port", "8787");
+  if (decision.authOff) {
+    wranglerArgs.push("--var", "ROUTER_AUTH:off");
+    console.error("boocode-router: no client keys given, so client auth is OFF (local development only; /health says so).");
+  }
+  wranglerArgs.push(...args);
+
+  const child = spawn(process.execPath, ["node_modules/wrangler/bin/wrangler.js", ...wranglerArgs], { stdio: "inherit" });
+  for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) main();

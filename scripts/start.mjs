@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm start [-- flags]`: the built router on plain workerd, for real use on your own machine (DESIGN §13).
+// `npm start [-- flags]`: the built router on plain workerd, for real use on your own machine.
 //
 // No dev server in the path: the Worker is built once (`wrangler deploy --dry-run --outdir dist/worker`, the exact
 // bundle `wrangler deploy` uploads) and served by `miniflare` (a devDependency pinned to the version wrangler 4.86.0
@@ -18,13 +18,14 @@
 //                         (unstable_readConfig) in a short-lived child process; bindings it cannot serve are refused
 //   --outdir DIR          build output (default dist/worker)
 //   --no-build            serve what is already in --outdir
-// Client auth is OFF (ROUTER_AUTH=off) unless client keys are given (--var ROUTER_API_KEYS:k1 or ROUTER_API_KEYS in
-// .dev.vars), exactly like `npm run dev`. Code changes need a restart (this is not a dev server); config pushes don't.
+// Client auth is OFF unless keys are given (--var ROUTER_API_KEYS:<key> or .dev.vars), as with `npm run dev`, and only
+// on loopback; the other start-up refusals are in scripts/startup-checks.mjs. Code changes need a restart; pushes don't.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
+import { bundledSecretNames, checkPortFree, listeningDescription, startupDecision } from "./startup-checks.mjs";
 
 const USAGE = "usage: npm start [-- --port N] [--ip ADDR] [--var NAME:VALUE ...] [--persist-to DIR] [--env-file FILE] [--config FILE] [--outdir DIR] [--no-build]";
 
@@ -201,7 +202,15 @@ export async function serveWorker({ scriptPath, compatibilityDate, compatibility
     handleRuntimeStdio(stdout, stderr) {
       if (onStdout) createInterface(stdout).on("line", onStdout);
       else stdout.pipe(process.stdout);
-      createInterface(stderr).on("line", onStderr ?? ((line) => process.stderr.write(line + "\n")));
+      // A listener workerd cannot bind (taken after main()'s check) is a kj::Exception plus a stack of addresses: one line.
+      let fatalBind = false;
+      const write = onStderr ?? ((line) => process.stderr.write(line + "\n"));
+      createInterface(stderr).on("line", (line) => {
+        const bind = /^\*\*\* Fatal uncaught kj::Exception: .*::bind\(.*?\): ([^;]+); toString\(\) = (\S+)/.exec(line);
+        if (bind) write(`boocode-router: workerd could not listen on ${bind[2]}: ${bind[1]}`);
+        else if (!(fatalBind && line.startsWith("stack: "))) write(line);
+        fatalBind ||= Boolean(bind);
+      });
     },
   });
   await mf.ready;
@@ -224,6 +233,27 @@ async function main() {
     console.error(`boocode-router: ${err.message}`);
     process.exit(1);
   }
+
+  const { secrets, files } = readSecrets(opts.envFiles);
+  // Precedence as in wrangler dev: [vars] < .dev.vars < --var.
+  const bindings = { ...wrangler.vars, ...secrets, ...opts.vars };
+  // Refused before building or listening: nothing may serve, even for a moment, with settings that are unsafe.
+  const decision = startupDecision({ ip: opts.ip, bindings, upstreamNames: bundledSecretNames() });
+  if (decision.errors.length) {
+    for (const error of decision.errors) console.error(`boocode-router: ${error}`);
+    process.exit(1);
+  }
+  try {
+    await checkPortFree(opts.ip, opts.port);
+  } catch (err) {
+    console.error(`boocode-router: could not start: ${err.message}`);
+    process.exit(1);
+  }
+  if (decision.authOff) {
+    bindings.ROUTER_AUTH = "off";
+    console.error("boocode-router: no client keys given, so client auth is OFF (local development only; /health says so).");
+  }
+
   if (opts.build) {
     const started = Date.now();
     const { size } = buildWorker({ outdir: opts.outdir, config: opts.config });
@@ -231,15 +261,6 @@ async function main() {
   } else if (!existsSync(resolve(opts.outdir, "index.js"))) {
     console.error(`${opts.outdir}/index.js is missing: run without --no-build`);
     process.exit(1);
-  }
-
-  const { secrets, files } = readSecrets(opts.envFiles);
-  // Precedence as in wrangler dev: [vars] < .dev.vars < --var.
-  const bindings = { ...wrangler.vars, ...secrets, ...opts.vars };
-  const keysGiven = typeof bindings.ROUTER_API_KEYS === "string" && bindings.ROUTER_API_KEYS.trim() !== "";
-  if (!keysGiven && bindings.ROUTER_AUTH === undefined) {
-    bindings.ROUTER_AUTH = "off";
-    console.error("boocode-router: no client keys given, so client auth is OFF (local development only; /health says so).");
   }
 
   let server;
@@ -259,8 +280,11 @@ async function main() {
     console.error(`boocode-router: could not start: ${err.message}`);
     process.exit(1);
   }
-  const auth = bindings.ROUTER_AUTH === "off" ? "off" : keysGiven ? "keys" : "closed";
-  console.error(`boocode-router: serving on ${server.url} (workerd, no dev server; state ${opts.persistTo}; secrets ${files.length ? files.join(", ") : "none"}; client auth ${auth})`);
+  const auth = bindings.ROUTER_AUTH === "off" ? "off" : decision.keys ? "keys" : "closed";
+  // The URL miniflare hands back is where Node can reach the socket (127.0.0.1 for 0.0.0.0); the banner names the
+  // address actually listened on, with the port workerd picked when --port 0 asked for any.
+  const port = Number(new URL(server.url).port);
+  console.error(`boocode-router: serving on ${listeningDescription(opts.ip, port)}; workerd, no dev server; state ${opts.persistTo}; secrets ${files.length ? files.join(", ") : "none"}; client auth ${auth}`);
 
   let stopping = false;
   const stop = async () => {

@@ -1,21 +1,35 @@
 /**
- * Client authentication (DESIGN §7): fail closed. Keys come from `ROUTER_API_KEYS` (comma-separated) and are sent as
+ * Client authentication, fail closed. Keys come from `ROUTER_API_KEYS` (comma-separated) and are sent as
  * `Authorization: Bearer <key>` (OpenAI clients) or `x-api-key: <key>` (Anthropic clients). Without keys every
- * request is refused unless `ROUTER_AUTH=off` says this is local development.
+ * request is refused unless `ROUTER_AUTH=off` says this is local development; then only requests addressed to
+ * localhost or an IP address are answered, so a web page cannot reach the router through a rebound DNS name.
  */
 import type { Env } from "./env.js";
 import { RouterError, unauthorized } from "./errors.js";
+import { authOff, clientKeys, isLoopbackOrIpHost, settingsProblem } from "./settings.js";
 
 export type AuthMode = "keys" | "off" | "closed";
 
 export function authMode(env: Env): AuthMode {
-  if (env.ROUTER_AUTH === "off") return "off";
-  return configuredKeys(env).length > 0 ? "keys" : "closed";
+  if (authOff(env)) return "off";
+  return clientKeys(env).length > 0 ? "keys" : "closed";
 }
 
-/** The client keys of `ROUTER_API_KEYS`, trimmed, empty entries dropped. */
-export function configuredKeys(env: Env): string[] {
-  return (env.ROUTER_API_KEYS ?? "").split(",").map((k) => k.trim()).filter(Boolean);
+/**
+ * Before anything else, on every route: settings the router cannot run safely with are a 500 for everyone (not a
+ * guess at what was meant), and with auth off a Host that is a DNS name is refused.
+ */
+export function checkSettingsAndHost(request: Request, env: Env): void {
+  const problem = settingsProblem(env);
+  if (problem) throw new RouterError(500, `this router is misconfigured: ${problem}`, "api_error", "router_misconfigured");
+  if (authOff(env) && !isLoopbackOrIpHost(new URL(request.url).hostname)) {
+    throw new RouterError(
+      403,
+      "client auth is off, so this router only answers requests addressed to localhost or an IP address (such as http://127.0.0.1:8787), never a DNS name a web page could point at it; set ROUTER_API_KEYS to serve other names",
+      "permission_error",
+      "host_not_allowed",
+    );
+  }
 }
 
 export function presentedKey(request: Request): string | undefined {
@@ -36,7 +50,7 @@ export async function authenticate(request: Request, env: Env): Promise<void> {
   }
   const key = presentedKey(request);
   if (!key) throw unauthorized("missing API key: send Authorization: Bearer <key> or x-api-key: <key>");
-  if (!(await matchesAny(key, configuredKeys(env)))) throw unauthorized("invalid API key");
+  if (!(await matchesAny(key, clientKeys(env)))) throw unauthorized("invalid API key");
 }
 
 /** Constant-time over the key's content: both sides are hashed to equal-length digests, every key is compared. */

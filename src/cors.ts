@@ -1,11 +1,12 @@
 /**
- * CORS (DESIGN §7): only the origins listed in `ROUTER_CORS_ORIGINS` (comma-separated, exact `scheme://host[:port]`)
+ * CORS: only the origins listed in `ROUTER_CORS_ORIGINS` (comma-separated, exact `scheme://host[:port]`)
  * may call the router from a browser. Fail closed: a request whose `Origin` is neither listed nor the router's own is
  * refused with 403 before it is authenticated or forwarded. That also stops a web page from spending a home GPU
  * through a router on localhost with auth off (a cross-site "simple" POST needs no preflight, but it carries Origin).
  */
 import type { Env } from "./env.js";
 import { RouterError } from "./errors.js";
+import { authOff, corsOrigins, isLoopbackOrIpHost } from "./settings.js";
 
 /** Request headers a browser app may send (the OpenAI and Anthropic SDKs' own, and the session headers). */
 const ALLOWED_HEADERS = [
@@ -35,15 +36,6 @@ const EXPOSED_HEADERS = "x-request-id, x-boocode-route, server-timing, retry-aft
 /** How long a browser may cache a preflight answer (seconds). */
 const PREFLIGHT_MAX_AGE = "600";
 
-export function allowedOrigins(env: Env): Set<string> {
-  return new Set(
-    (env.ROUTER_CORS_ORIGINS ?? "")
-      .split(",")
-      .map((o) => o.trim().replace(/\/+$/, "").toLowerCase())
-      .filter(Boolean),
-  );
-}
-
 /**
  * The request's Origin when it is a cross-origin browser request that is allowed, `undefined` when there is no
  * cross-origin question (no Origin, or the router's own). Throws 403 for any other origin.
@@ -54,13 +46,10 @@ export function checkOrigin(request: Request, env: Env): string | undefined {
   const own = new URL(request.url);
   // The router's own origin needs no listing, except with auth off under a DNS name: a page whose name was rebound
   // to 127.0.0.1 would be "same-origin" with the router and could use it without a key. IPs and localhost can't be.
-  if (origin.toLowerCase() === own.origin && (env.ROUTER_AUTH !== "off" || isAddressOrLocalhost(own.hostname))) return undefined;
-  if (allowedOrigins(env).has(origin.toLowerCase())) return origin;
+  // (The Host check in src/auth.ts refuses such requests earlier; this stays correct on its own.)
+  if (origin.toLowerCase() === own.origin && (!authOff(env) || isLoopbackOrIpHost(own.hostname))) return undefined;
+  if (corsOrigins(env).has(origin.toLowerCase())) return origin;
   throw new RouterError(403, "this origin may not call the router: add it to ROUTER_CORS_ORIGINS", "permission_error", "cors_origin_not_allowed");
-}
-
-function isAddressOrLocalhost(hostname: string): boolean {
-  return hostname === "localhost" || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.startsWith("[");
 }
 
 /** The answer to an allowed preflight (`OPTIONS` with `Access-Control-Request-Method`). */

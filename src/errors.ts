@@ -54,6 +54,11 @@ export const unauthorized = (message: string) => new RouterError(401, message, "
 export const notFound = (message: string, code: string | null = "not_found") => new RouterError(404, message, "invalid_request_error", code);
 export const modelNotFound = (message: string, extra?: Record<string, unknown>) =>
   new RouterError(404, message, "invalid_request_error", "model_not_found", "model", extra);
+/**
+ * A model string nobody configured is the client's own text and is not quoted back: a guessed secret sent as the
+ * model would come back redacted, confirming the guess.
+ */
+export const NO_SUCH_MODEL = "the requested model does not exist; GET /v1/models lists every model as provider/model";
 export const hostUnreachable = (message: string, internal?: unknown) =>
   new RouterError(502, message, "upstream_error", "host_unreachable", null, {}, internal);
 export const badUpstream = (message: string, internal?: unknown) => new RouterError(502, message, "upstream_error", "bad_upstream_response", null, {}, internal);

@@ -1,6 +1,7 @@
 /** Small HTTP helpers shared by every route: bounded JSON bodies, JSON answers. */
 import type { z } from "zod";
 import { RouterError, badRequest } from "./errors.js";
+import { describeJsonSyntaxError } from "./json-syntax.js";
 
 export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 
@@ -52,7 +53,7 @@ export async function readJsonBody<S extends z.ZodType>(request: Request, schema
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw badRequest(`request body is not valid JSON: ${(err as Error).message}`, "invalid_json");
+    throw badRequest(`request body is ${describeJsonSyntaxError(text, err)}`, "invalid_json");
   }
   if (typeof raw !== "object" || raw === null || (Array.isArray(raw) && !options.arrays)) throw badRequest("request body must be a JSON object", "invalid_body");
   const parsed = schema.safeParse(raw);

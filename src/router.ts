@@ -4,7 +4,7 @@
  */
 import { Router } from "itty-router";
 import { adminLoraGetHandler, adminLoraPostHandler, adminModelHandler, adminPropsHandler, adminSlotActionHandler, adminSlotsHandler } from "./admin.js";
-import { authenticate } from "./auth.js";
+import { authenticate, checkSettingsAndHost } from "./auth.js";
 import type { RouterRequest } from "./context.js";
 import { learnSecrets } from "./secrets.js";
 import { addCorsHeaders, checkOrigin, preflightResponse } from "./cors.js";
@@ -76,6 +76,11 @@ function clientProduct(userAgent: string | null): string | undefined {
   return first && /^[\w.\-/@]{1,64}$/.test(first) ? first : undefined;
 }
 
+/** First of all: unsafe settings and, with auth off, a DNS-name Host are refused on every route. */
+function withSettings(request: RouterRequest, env: Env): void {
+  checkSettingsAndHost(request, env);
+}
+
 /** Before auth: a browser's preflight carries no key. A disallowed Origin is refused here (403), allowed ones remembered. */
 function withCors(request: RouterRequest, env: Env): Response | undefined {
   const origin = checkOrigin(request, env);
@@ -91,9 +96,11 @@ async function withAuth(request: RouterRequest, env: Env): Promise<void> {
 
 function missing(request: RouterRequest): never {
   const path = new URL(request.url).pathname;
+  // The path is the client's own text and is not quoted back: redacting a secret in it would confirm a guess.
+  // (The method is not client text in that sense: the runtime accepts only methods it knows by name.)
   const allowed = KNOWN_PATHS.get(path) ?? (path.startsWith("/v1/models/") || path.startsWith("/api/models/") ? "GET" : undefined);
-  if (allowed) throw new RouterError(405, `${request.method} is not allowed on ${path}; use ${allowed}`, "invalid_request_error", "method_not_allowed");
-  throw notFound(`no route for ${request.method} ${path}`);
+  if (allowed) throw new RouterError(405, `${request.method} is not allowed on this path; use ${allowed}`, "invalid_request_error", "method_not_allowed");
+  throw notFound(`no route for ${request.method} on this path; GET /v1/models lists the models, /health the router's state`);
 }
 
 function renderError(err: unknown, request: RouterRequest): Response {
@@ -127,7 +134,7 @@ function serverTiming(request: RouterRequest): string {
 }
 
 export const router = Router<RouterRequest, Args>({
-  before: [withContext, withCors, withAuth],
+  before: [withContext, withSettings, withCors, withAuth],
   catch: renderError,
   finally: [finish],
 });

@@ -10,7 +10,7 @@ import { buildCatalog, type Catalog } from "../catalog/catalog.js";
 import { liveConfig } from "../config/load.js";
 import type { Handler } from "../context.js";
 import type { Env } from "../env.js";
-import { badRequest, modelNotFound } from "../errors.js";
+import { NO_SUCH_MODEL, badRequest, modelNotFound } from "../errors.js";
 import { json } from "../http.js";
 import { claudeCodeEnv, claudeCodeSettings, codexConfig, codexToml, ENV_NAME, KEY_ENV, type KeyOptions, opencodeConfig } from "./configs.js";
 
@@ -59,7 +59,7 @@ function pickModel(catalog: Catalog, wanted: unknown) {
     const firstMember = [catalog.aliases[wanted] ?? []].flat()[0];
     const member = catalog.models.find((m) => m.id === firstMember);
     if (member) return { ...member, id: wanted };
-    throw modelNotFound(`model "${wanted}" is not in the catalog`);
+    throw modelNotFound(NO_SUCH_MODEL);
   }
   return catalog.models.find((m) => m.status === "online") ?? catalog.models[0];
 }

@@ -5,7 +5,7 @@
  */
 import type { ProvidersConfig } from "../config/schema.js";
 import type { Env } from "../env.js";
-import { RouterError, hostUnreachable, modelNotFound } from "../errors.js";
+import { NO_SUCH_MODEL, RouterError, hostUnreachable, modelNotFound } from "../errors.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { resolveRequestModel } from "../v1/resolve-request.js";
 import { catalogFor, type Catalog, type CatalogModel, type CatalogProvider } from "./catalog.js";
@@ -28,11 +28,11 @@ export function decodeModelParam(param: string): string {
 
 export async function lookUpModel(config: ProvidersConfig, env: Env, id: string): Promise<CatalogLookup> {
   const [route] = await resolveRequestModel(config, id, env);
-  if (!route) throw modelNotFound(`model "${id}" does not exist`);
+  if (!route) throw modelNotFound(NO_SUCH_MODEL);
   const catalog = await catalogFor(config, env, [route.provider.id]);
   const provider = catalog.providers[0];
   const entry = catalog.models.find((m) => m.id === route.id);
-  if (!entry) throw whyUnknown(id, provider);
+  if (!entry) throw whyUnknown(provider);
   return { route, entry, provider, catalog };
 }
 
@@ -40,8 +40,8 @@ export async function lookUpModel(config: ProvidersConfig, env: Env, id: string)
  * Only a model the router cannot confirm is missing from the catalog: one on a discovering host that has not been
  * reached. Say why the host could not confirm it, rather than "no such model".
  */
-function whyUnknown(id: string, provider: CatalogProvider | undefined): RouterError {
-  if (!provider || provider.status === "online" || provider.status === "unknown") return modelNotFound(`model "${id}" does not exist`);
+function whyUnknown(provider: CatalogProvider | undefined): RouterError {
+  if (!provider || provider.status === "online" || provider.status === "unknown") return modelNotFound(NO_SUCH_MODEL);
   const why = provider.error ?? `provider "${provider.id}" is ${provider.status}`;
   if (provider.status === "unauthorized") return new RouterError(502, why, "upstream_error", "upstream_unauthorized");
   if (provider.status === "loading") return new RouterError(503, why, "service_unavailable_error", "host_loading");

@@ -30,7 +30,7 @@ export interface ModelRoute {
 
 export type Resolution =
   | { ok: true; via: "id" | "alias" | "bare"; requested: string; /** Preferred first; an alias pool lists its members in order. */ candidates: ModelRoute[] }
-  | { ok: false; error: "not_found" | "ambiguous"; requested: string; message: string; /** Composite ids that could have been meant. */ candidates: string[] };
+  | { ok: false; error: "not_found" | "ambiguous"; requested: string; message: string; /** Composite ids that could have been meant. */ candidates: string[]; /** Set when the id named a configured provider that lacks the model. */ provider?: string };
 
 /** How many of a provider's models a "has no model" message names before it points at the full list. */
 const NAMED_IN_MESSAGE = 12;
@@ -47,7 +47,7 @@ export function resolveModel(config: ProvidersConfig, requested: string, discove
   if (parts && provider) {
     const route = resolveOn(provider, parts.model, discovered);
     if (route) return { ok: true, via: "id", requested, candidates: [route] };
-    return { ok: false, error: "not_found", requested, message: noSuchModel(provider, parts.model, discovered), candidates: [] };
+    return { ok: false, error: "not_found", requested, message: noSuchModel(provider, discovered), provider: provider.id, candidates: [] };
   }
 
   const alias = config.aliases[requested];
@@ -111,9 +111,10 @@ function routeTo(m: ListedModel): ModelRoute {
   return { id: m.id, provider: m.provider, model: m.model, upstream: m.upstream, config: m.config, source: m.source };
 }
 
-/** `provider "gpu" has no model "x"; its models: a, b`, so the client sees what it could have meant. */
-function noSuchModel(provider: Provider, model: string, discovered: DiscoveredModels): string {
+/** `provider "gpu" has no such model; its models: a, b`, so the client sees what it could have meant. */
+function noSuchModel(provider: Provider, discovered: DiscoveredModels): string {
   const ids = providerModels(provider, discovered).map((m) => m.id);
   const listed = ids.length === 0 ? "it lists no models" : `its models: ${ids.slice(0, NAMED_IN_MESSAGE).join(", ")}${ids.length > NAMED_IN_MESSAGE ? `, and ${ids.length - NAMED_IN_MESSAGE} more` : ""}`;
-  return `provider "${provider.id}" has no model "${model}"; ${listed}`;
+  // The client's model text is not quoted: a guessed secret sent as `model` must not come back (redacted or not).
+  return `provider "${provider.id}" has no such model; ${listed}`;
 }

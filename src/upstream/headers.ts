@@ -6,6 +6,7 @@
 import type { Provider } from "../config/schema.js";
 import type { Env } from "../env.js";
 import { RouterError } from "../errors.js";
+import { shortSecretProblem } from "../settings.js";
 
 /** Client request headers a host may see. Everything else (authorization, x-api-key, cookie, host, x-forwarded-*) is dropped. */
 const FORWARD_TO_HOST = ["content-type", "accept", "user-agent", "anthropic-version", "anthropic-beta", "openai-beta"];
@@ -41,6 +42,9 @@ export function providerAuthHeaders(provider: Provider, env: Env): [string, stri
     if (typeof value !== "string" || value === "") {
       throw new RouterError(502, `provider "${provider.id}" needs the secret ${name}, which is not set on this router`, "upstream_error", "missing_secret");
     }
+    // A secret too short to redact is never sent: a host echoing it back would leak it.
+    const tooShort = shortSecretProblem(name, value);
+    if (tooShort) throw new RouterError(500, `this router is misconfigured: ${tooShort}`, "api_error", "router_misconfigured");
     return value;
   };
   const headers: [string, string][] = [];

@@ -4,7 +4,7 @@
  */
 import type { ProvidersConfig } from "../config/schema.js";
 import type { Env } from "../env.js";
-import { RouterError, modelNotFound } from "../errors.js";
+import { NO_SUCH_MODEL, RouterError, modelNotFound } from "../errors.js";
 import { providersToProbe, resolveModel, type ModelRoute } from "../resolver/resolve.js";
 import { discover } from "../upstream/discovery.js";
 
@@ -16,5 +16,8 @@ export async function resolveRequestModel(config: ProvidersConfig, requested: st
   if (resolution.error === "ambiguous") {
     return Promise.reject(new RouterError(400, resolution.message, "invalid_request_error", "ambiguous_model", "model", { candidates: resolution.candidates }));
   }
-  return Promise.reject(modelNotFound(`${resolution.message}; GET /v1/models lists every model as provider/model`));
+  // An alias or a configured provider's miss names only configured ids; any other miss would quote the client's
+  // text (see NO_SUCH_MODEL).
+  const known = resolution.candidates.length > 0 || resolution.provider !== undefined;
+  return Promise.reject(modelNotFound(known ? `${resolution.message}; GET /v1/models lists every model as provider/model` : NO_SUCH_MODEL));
 }

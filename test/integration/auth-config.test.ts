@@ -1,5 +1,7 @@
-import { env } from "cloudflare:test";
+import { createExecutionContext, env } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
+import type { Env } from "../../src/env.js";
+import worker from "../../src/index.js";
 import { fakeHosts, hostJson } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
 import { call, uniqueHost, useConfig } from "../helpers/worker.js";
@@ -67,6 +69,67 @@ describe("config source", () => {
     const res = await call("/v1/chat/completions", { json: { model: "h/tiny", messages: [{ role: "user", content: "hi" }] } });
     expect(res.status).toBe(200);
     await useConfig("{ not even json");
-    expect((await (await call("/health")).json<any>()).config.error).toMatch(/not valid JSON/);
+    const error = (await (await call("/health")).json<any>()).config.error;
+    expect(error).toBe("KV copy rejected, still serving the kv config v50: not valid JSON at line 1 column 3");
+  });
+});
+
+/** The Worker itself, with these settings instead of the suite's, asked by `url` (its Host is the URL's). */
+const ask = (url: string, settings: Partial<Env>, init: RequestInit = {}) =>
+  worker.fetch(new Request(url, init), { ...(env as Env), ...settings }, createExecutionContext());
+const AUTH_OFF = { ROUTER_AUTH: "off", ROUTER_API_KEYS: undefined };
+
+describe("auth off answers only requests addressed to localhost or an IP (no DNS rebinding)", () => {
+  it.each(["/v1/models", "/api/catalog", "/api/models/h/tiny", "/health", "/"])("%s under a DNS name is 403, with no Origin at all", async (path) => {
+    hosts = fakeHosts({});
+    await useConfig(config(uniqueHost("h"), 1));
+    const res = await ask(`http://rebound.example:8787${path}`, AUTH_OFF);
+    expect(res.status).toBe(403);
+    expect((await res.json<any>()).error).toEqual({
+      message: expect.stringMatching(/^client auth is off, so this router only answers requests addressed to localhost or an IP address/),
+      type: "permission_error",
+      param: null,
+      code: "host_not_allowed",
+    });
+    expect(hosts.calls).toHaveLength(0);
+  });
+
+  it.each(["localhost:8787", "127.0.0.1:8787", "127.8.9.10", "[::1]:8787", "192.168.1.20:8787", "[fd00::1]"])("Host %s is answered", async (host) => {
+    const res = await ask(`http://${host}/health`, AUTH_OFF);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ auth: "off" });
+  });
+
+  it("with keys, any Host is fine (the key is the guard)", async () => {
+    expect((await call("/health", { key: null })).status).toBe(200);
+  });
+});
+
+describe("settings the router cannot run safely with are a 500 on every route, not a guess", () => {
+  it.each([
+    ["ROUTER_AUTH=off together with keys", { ROUTER_AUTH: "off" }, /^this router is misconfigured: ROUTER_AUTH=off and ROUTER_API_KEYS are both set/],
+    ["a client key shorter than 8 characters", { ROUTER_API_KEYS: "test-key-1,short" }, /^this router is misconfigured: ROUTER_API_KEYS entry 2 is shorter than 8 characters/],
+    ["an admin key shorter than 8 characters", { ROUTER_ADMIN_KEY: "adm1n" }, /^this router is misconfigured: ROUTER_ADMIN_KEY is shorter than 8 characters/],
+  ])("%s", async (_name, settings, message) => {
+    for (const path of ["/v1/models", "/health", "/"]) {
+      const res = await ask(`http://127.0.0.1${path}`, settings, { headers: { authorization: "Bearer test-key-1" } });
+      expect(res.status, path).toBe(500);
+      const error = (await res.json<any>()).error;
+      expect(error).toMatchObject({ type: "api_error", code: "router_misconfigured", message: expect.stringMatching(message) });
+    }
+  });
+
+  it("an upstream secret too short to redact is never sent to the host", async () => {
+    const gpu = uniqueHost("gpu");
+    await useConfig({ version: 1, providers: [{ id: "gpu", baseUrl: gpu, discover: false, auth: { apiKeySecret: "SHORT_KEY" }, models: [{ id: "tiny" }] }] });
+    hosts = fakeHosts({ [`${gpu}/v1/chat/completions`]: () => hostJson(FIXTURES.chat) });
+    const res = await ask("http://127.0.0.1/v1/chat/completions", { SHORT_KEY: "sk-1234" }, {
+      method: "POST",
+      headers: { authorization: "Bearer test-key-1", "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpu/tiny", messages: [{ role: "user", content: "hi" }] }),
+    });
+    expect(res.status).toBe(500);
+    expect((await res.json<any>()).error).toMatchObject({ code: "router_misconfigured", message: expect.stringContaining("SHORT_KEY is shorter than 8 characters") });
+    expect(hosts.calls).toHaveLength(0);
   });
 });

@@ -84,7 +84,7 @@ describe("a composite id on a configured provider", () => {
     expect(res.status).toBe(404);
     const error = (await res.json<any>()).error;
     expect(error).toMatchObject({ code: "model_not_found", param: "model", type: "invalid_request_error" });
-    expect(error.message).toBe('provider "gpu" has no model "x"; its models: gpu/qwen-32b; GET /v1/models lists every model as provider/model');
+    expect(error.message).toBe('provider "gpu" has no such model; its models: gpu/qwen-32b; GET /v1/models lists every model as provider/model');
     expect(hosts.calls.filter((c) => c.url.includes("/chat/completions"))).toHaveLength(0);
     expect((await call("/v1/models/gpu/x")).status).toBe(404);
     // The router-mode model is reachable by its own composite id.

@@ -1,9 +1,10 @@
-// Fail closed (DESIGN §7, §9): CORS only for configured origins, state-changing host endpoints only with the admin
+// Fail closed: CORS only for configured origins, state-changing host endpoints only with the admin
 // key and only to configured providers, secrets redacted from whatever a host echoes, Server-Timing on answers.
 import { createExecutionContext, env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../../src/env.js";
 import worker from "../../src/index.js";
+import { router } from "../../src/router.js";
 import { fakeHosts, hostJson, hostStream, sseEvents } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
 import { call, uniqueHost, useConfig } from "../helpers/worker.js";
@@ -62,12 +63,12 @@ describe("CORS", () => {
 
   it("with auth off, a same-origin request under a DNS name is refused (DNS rebinding); under an IP or localhost it is fine", async () => {
     hosts = fakeHosts({});
-    const authOff = { ...(env as Env), ROUTER_AUTH: "off" };
+    const authOff = { ...(env as Env), ROUTER_AUTH: "off", ROUTER_API_KEYS: undefined };
     const ask = (origin: string) =>
       worker.fetch(new Request(`${origin}/v1/models`, { method: "POST", headers: { origin, "content-type": "text/plain" }, body: "{}" }), authOff, createExecutionContext());
     const rebound = await ask("http://evil.example:8787");
     expect(rebound.status).toBe(403);
-    expect((await rebound.json<any>()).error.code).toBe("cors_origin_not_allowed");
+    expect((await rebound.json<any>()).error.code).toBe("host_not_allowed");
     for (const origin of ["http://127.0.0.1:8787", "http://localhost:8787", "http://[::1]:8787"]) expect((await ask(origin)).status, origin).toBe(405);
   });
 
@@ -189,6 +190,46 @@ describe("secrets never leave", () => {
     expect(JSON.parse(text).error).toMatchObject({ message: "bad request with Bearer [redacted]", echo: "Bearer [redacted]" });
     expect(lines.join("\n")).not.toContain("sk-upstream-SECRET-gpu");
     expect(lines.join("\n")).toContain("[redacted]");
+  });
+});
+
+describe("redaction is no oracle: a guessed secret and a wrong guess get the same answer", () => {
+  const UPSTREAM = "sk-upstream-SECRET-gpu";
+  // The runtime quotes only the first 10 characters of a body that is not JSON: a 10-character client key fits.
+  const CLIENT_KEY = "test-key-2";
+  const wrongGuess = (secret: string) => `${secret.slice(0, -1)}Z`;
+  const answer = async (res: Response, guess: string) => ({ status: res.status, body: (await res.text()).replaceAll(guess, "GUESS") });
+
+  it.each([
+    ["a chat request's model", UPSTREAM, (g: string) => call("/v1/chat/completions", { json: { model: g, ...CHAT } })],
+    ["a model under a configured provider", UPSTREAM, (g: string) => call("/v1/chat/completions", { json: { model: `gpu/${g}`, ...CHAT } })],
+    ["GET /v1/models/:id", UPSTREAM, (g: string) => call(`/v1/models/${g}`)],
+    ["GET /api/models/:id", UPSTREAM, (g: string) => call(`/api/models/gpu/${g}`)],
+    ["an unknown path", UPSTREAM, (g: string) => call(`/v1/${g}`)],
+    ["a body that is not JSON", CLIENT_KEY, (g: string) => call("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: g })],
+  ])("%s", async (_name, secret, ask) => {
+    hosts = fakeHosts({});
+    const guessed = await answer(await ask(secret), wrongGuess(secret));
+    const wrong = await answer(await ask(wrongGuess(secret)), wrongGuess(secret));
+    expect(guessed.body).not.toContain("[redacted]");
+    expect(guessed).toEqual(wrong);
+    expect([400, 404]).toContain(guessed.status);
+    expect(hosts.calls).toHaveLength(0);
+  });
+
+});
+
+describe("the last-resort error path", () => {
+  it("logs an unhandled error with secrets redacted", async () => {
+    const errors: string[] = [];
+    const broken = vi.spyOn(router, "fetch").mockRejectedValue(new Error("router broke while holding sk-upstream-SECRET-gpu"));
+    const error = vi.spyOn(console, "error").mockImplementation((line: unknown) => void errors.push(String(line)));
+    const res = await worker.fetch(new Request("https://router.test/health"), env as Env, createExecutionContext());
+    broken.mockRestore();
+    error.mockRestore();
+    expect(res.status).toBe(500);
+    expect((await res.json<any>()).error.code).toBe("internal_error");
+    expect(errors).toEqual(['{"level":"error","message":"unhandled","cause":"Error: router broke while holding [redacted]"}']);
   });
 });
 

@@ -83,7 +83,7 @@ describe("a composite id on a configured provider", () => {
     const r = resolveModel(config, "gpu/x", routerMode);
     expect(r).toMatchObject({ ok: false, error: "not_found", candidates: [] });
     if (r.ok) return;
-    expect(r.message).toBe('provider "gpu" has no model "x"; its models: gpu/qwen-32b, gpu/tiny');
+    expect(r.message).toBe('provider "gpu" has no such model; its models: gpu/qwen-32b, gpu/tiny');
     // The literal name is still reachable the only way it can be meant: on its own provider.
     expect(ok(resolveModel(config, "laptop/gpu/x", routerMode)).candidates[0]!.id).toBe("laptop/gpu/x");
   });
@@ -93,7 +93,7 @@ describe("a composite id on a configured provider", () => {
     const r = resolveModel(parseProvidersConfig({ version: 1, providers: [{ id: "laptop", baseUrl: "http://l.test" }] }), "laptop/x", many);
     expect(!r.ok && r.message).toMatch(/its models: laptop\/m0, .*laptop\/m11, and 8 more$/);
     const none = resolveModel(parseProvidersConfig({ version: 1, providers: [{ id: "e", baseUrl: "http://e.test", discover: false }] }), "e/x");
-    expect(!none.ok && none.message).toBe('provider "e" has no model "x"; it lists no models');
+    expect(!none.ok && none.message).toBe('provider "e" has no such model; it lists no models');
   });
 });
 
