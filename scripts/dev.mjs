@@ -4,6 +4,14 @@
 // unless client keys are given: `npm run dev -- --var ROUTER_API_KEYS:<key>`, or ROUTER_API_KEYS in .dev.vars.
 // The same start-up rules as `npm start` (scripts/startup-checks.mjs): auth off only on loopback, never together
 // with keys, and no secret too short to redact.
+//
+// wrangler's DevTools inspector proxy is OFF unless asked for (`--inspect`, or `--inspector-port`/`--inspector-ip`).
+// When it is on, wrangler enables the runtime's Network domain and its InspectorProxyWorker posts every inspector
+// event (one Network.dataReceived per chunk a subrequest receives) to wrangler's Node process as a separate HTTP
+// request, plus a line in wrangler's debug log: a fast stream then holds one socket per chunk for seconds and can
+// exhaust the descriptor limit (docs/dev-descriptors.md). wrangler 4.86.0 has no flag to turn it off; it does skip
+// the proxy when VSCODE_INSPECTOR_OPTIONS is set (its VS Code debug-terminal check), so that is what we set.
+// console.log lines and uncaught errors still reach the terminal (workerd's own output); only DevTools is lost.
 import { spawn } from "node:child_process";
 import { pathToFileURL } from "node:url";
 import { readSecrets } from "./start.mjs";
@@ -31,8 +39,25 @@ export function devSettings(args) {
   return { ip, vars, envFiles };
 }
 
+/** The environment for wrangler: the inspector proxy off unless asked for (see the header). */
+function wranglerEnv(wantsInspector) {
+  const env = { ...process.env };
+  // A VS Code debug terminal sets the variable itself, with a `--require "bootloader"` in NODE_OPTIONS: leave both
+  // alone. With some other `--require "..."` there, miniflare would take it for VS Code's and fail, so don't set it.
+  const foreignBootloader = !env.VSCODE_INSPECTOR_OPTIONS && /--require "/.test(env.NODE_OPTIONS ?? "");
+  if (!wantsInspector && !env.VSCODE_INSPECTOR_OPTIONS && !foreignBootloader) env.VSCODE_INSPECTOR_OPTIONS = "boocode-router: inspector proxy off";
+  if (!wantsInspector && foreignBootloader) {
+    console.error('boocode-router: NODE_OPTIONS has --require "...", so the DevTools inspector stays on (see docs/dev-descriptors.md).');
+  }
+  if (wantsInspector) {
+    console.error("boocode-router: DevTools inspector on; a fast stream costs one socket per chunk while it lasts (docs/dev-descriptors.md).");
+  }
+  return env;
+}
+
 function main() {
-  const args = process.argv.slice(2);
+  const inspect = process.argv.includes("--inspect");
+  const args = process.argv.slice(2).filter((a) => a !== "--inspect"); // ours, not a wrangler flag
   const has = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
   const { ip, vars, envFiles } = devSettings(args);
   // wrangler dev's precedence: .dev.vars (or --env-file) < --var.
@@ -52,7 +77,8 @@ function main() {
   }
   wranglerArgs.push(...args);
 
-  const child = spawn(process.execPath, ["node_modules/wrangler/bin/wrangler.js", ...wranglerArgs], { stdio: "inherit" });
+  const env = wranglerEnv(inspect || has("--inspector-port") || has("--inspector-ip"));
+  const child = spawn(process.execPath, ["node_modules/wrangler/bin/wrangler.js", ...wranglerArgs], { stdio: "inherit", env });
   for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }
