@@ -72,7 +72,7 @@ describe("GET /api/agent-config", () => {
 
   it("with auth off the Claude Code key falls back to a placeholder, since Claude Code will not start with an empty one", async () => {
     hosts = withHosts();
-    const authOff = { ...(env as Env), ROUTER_AUTH: "off" };
+    const authOff = { ...(env as Env), ROUTER_AUTH: "off", ROUTER_API_KEYS: undefined };
     const ask = (path: string) => worker.fetch(new Request(`http://127.0.0.1:8787${path}`), authOff, createExecutionContext());
     const text = await (await ask("/api/agent-config?client=claude-code&model=gpu/qwen-32b")).text();
     expect(text).toContain('export ANTHROPIC_API_KEY="${BOOCODE_API_KEY:-local}"');

@@ -195,27 +195,27 @@ describe("host failures while streaming", () => {
 describe("a host stream that ends cleanly but early", () => {
   // The recorded streams, cut before each protocol's last event; the connection then closes cleanly.
   const cases = [
-    { path: "/v1/chat/completions", recorded: FIXTURES.chatStream, last: "data: [DONE]" },
-    { path: "/v1/completions", recorded: FIXTURES.completionsStream, last: "data: [DONE]" },
-    { path: "/v1/messages", recorded: FIXTURES.messagesStream, last: "event: message_stop" },
-    { path: "/v1/responses", recorded: FIXTURES.responsesStream, last: "event: response.completed" },
+    { path: "/v1/chat/completions", recorded: FIXTURES.chatStream, last: "data: [DONE]", body: CHAT },
+    { path: "/v1/completions", recorded: FIXTURES.completionsStream, last: "data: [DONE]", body: { model: CHAT.model, prompt: "hi" } },
+    { path: "/v1/messages", recorded: FIXTURES.messagesStream, last: "event: message_stop", body: CHAT },
+    { path: "/v1/responses", recorded: FIXTURES.responsesStream, last: "event: response.completed", body: { model: CHAT.model, input: "hi" } },
   ];
 
-  it.each(cases)("$path: the whole recorded stream passes as complete, with nothing added", async ({ path, recorded }) => {
+  it.each(cases)("$path: the whole recorded stream passes as complete, with nothing added", async ({ path, recorded, body }) => {
     hosts = fakeHosts({ [`${host}${path}`]: () => hostStream(sseEvents(recorded)) });
     const lines = await captureLogLines(async () => {
-      const text = await (await call(path, { json: { ...CHAT, stream: true } })).text();
+      const text = await (await call(path, { json: { ...body, stream: true } })).text();
       expect(text).toBe(recorded.replaceAll('"model":"tiny"', '"model":"h/tiny"'));
     });
     expect(lines.map((l) => l.outcome)).toEqual(["complete"]);
   });
 
-  it.each(cases)("$path: without its last event ($last) it ends with the protocol's error event, logged as an error", async ({ path, recorded }) => {
+  it.each(cases)("$path: without its last event ($last) it ends with the protocol's error event, logged as an error", async ({ path, recorded, body }) => {
     const events = sseEvents(recorded);
     hosts = fakeHosts({ [`${host}${path}`]: () => hostStream(events.slice(0, -1)) });
     let text = "";
     const lines = await captureLogLines(async () => {
-      text = await (await call(path, { json: { ...CHAT, stream: true } })).text();
+      text = await (await call(path, { json: { ...body, stream: true } })).text();
     });
     const sent = text.split(/(?<=\n\n)/);
     expect(sent).toHaveLength(events.length);
