@@ -4,12 +4,13 @@ import { declaredLength, readAtMost } from "./bounded-read.js";
 import { RouterError, badRequest } from "./errors.js";
 
 /**
- * 4 MiB. A real agent request is 40-100 KB of JSON (9-20k tokens; Claude Code's first is ~17,500), a full 256k-token
- * context about 1 MB, a pasted screenshot 1-3 MB. While it is read, a body is held about three times (buffer, text,
- * parsed object, then the text sent to the host), so one request at the limit costs ~15 MB of an isolate's 128 MB
- * and several can be in flight at once; every stream in the isolate dies if it runs out.
+ * 2 MiB. A real agent request is 40-100 KB of JSON (9-20k tokens; Claude Code's first is ~17,500), a full 256k-token
+ * context about 1 MB, a pasted screenshot 1-2 MB. A body is read, decoded, parsed and serialised again for the host,
+ * so while it is read it costs several times its size (measured under `npm start`: +25 MiB of workerd's peak RSS per
+ * concurrent 4 MB request), and an isolate has 128 MB, shared by every stream in it: at 2 MiB, several requests at
+ * the limit fit at once. Raise it with ROUTER_MAX_BODY_BYTES if a client needs more.
  */
-export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
 
 export function json(value: unknown, init: ResponseInit = {}): Response {
   const headers = new Headers(init.headers);
