@@ -22,5 +22,11 @@ export default defineConfig({
     }),
   ],
   // secret-scan: no secret value in any response or console line of the suite (DESIGN §7).
-  test: { include: ["test/integration/**/*.test.ts"], setupFiles: ["test/helpers/secret-scan.ts"], silent: "passed-only" },
+  test: {
+    include: ["test/integration/**/*.test.ts"],
+    setupFiles: ["test/helpers/secret-scan.ts"],
+    // Real loopback sockets for the connect deadline (connect-real-socket.test.ts).
+    globalSetup: ["test/helpers/loopback-hosts.ts"],
+    silent: "passed-only",
+  },
 });

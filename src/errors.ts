@@ -28,6 +28,11 @@ export interface ErrorBody {
 
 export class RouterError extends Error {
   override name = "RouterError";
+  /**
+   * The HOST failed (no connection, a timeout, a gateway's or a loading answer), so a pool may try its next member.
+   * Set only by the upstream layer (upstream/errors.ts `hostDown`); a host's own verdict on the request leaves it false.
+   */
+  failover = false;
   constructor(
     readonly status: number,
     message: string,

@@ -1,9 +1,17 @@
 /** Small HTTP helpers shared by every route: bounded JSON bodies, JSON answers. */
 import type { z } from "zod";
+import { declaredLength, readAtMost } from "./bounded-read.js";
 import { RouterError, badRequest } from "./errors.js";
 import { describeJsonSyntaxError } from "./json-syntax.js";
 
-export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+/**
+ * 2 MiB. A real agent request is 40-100 KB of JSON (9-20k tokens; Claude Code's first is ~17,500), a full 256k-token
+ * context about 1 MB, a pasted screenshot 1-2 MB. A body is read, decoded, parsed and serialised again for the host,
+ * so while it is read it costs several times its size (measured under `npm start`: +25 MiB of workerd's peak RSS per
+ * concurrent 4 MB request), and an isolate has 128 MB, shared by every stream in it: at 2 MiB, several requests at
+ * the limit fit at once. Raise it with ROUTER_MAX_BODY_BYTES if a client needs more.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
 
 export function json(value: unknown, init: ResponseInit = {}): Response {
   const headers = new Headers(init.headers);
@@ -16,30 +24,12 @@ const tooLarge = (limit: number) =>
 
 /** Reads the body as text, refusing (413) anything over `limit` bytes without buffering more than the limit. */
 export async function readBodyText(request: Request, limit: number): Promise<string> {
-  const declared = Number(request.headers.get("content-length") ?? NaN);
-  if (declared > limit) throw tooLarge(limit);
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw tooLarge(limit);
-    }
-    parts.push(value);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.byteLength;
-  }
+  const declared = declaredLength(request.headers);
+  if (declared !== undefined && declared > limit) throw tooLarge(limit);
+  const { bytes, complete } = await readAtMost(request.body, limit, declared);
+  if (!complete) throw tooLarge(limit);
   try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(all);
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
     throw badRequest("request body is not valid UTF-8", "invalid_json");
   }

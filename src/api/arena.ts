@@ -1,6 +1,6 @@
 /**
  * `POST /api/arena` `{ models: [2..6 ids], messages, ...params }`: the same chat sent to every model AT ONCE (the
- * wall time is about the slowest model's, not the sum), answered as one SSE stream (DESIGN §5):
+ * wall time is about the slowest model's, not the sum), answered as one SSE stream:
  *   event: chunk   {"model","index","chunk"}   the OpenAI chunk, model rewritten to the composite id
  *   event: result  {"model","index","route","ttftMs","completionTokens","tokensPerSecond","finishReason","error"?}
  *   event: done    {"models","wallMs"}
@@ -10,7 +10,9 @@
 import * as z from "zod";
 import type { Handler, RouterRequest } from "../context.js";
 import { writeLog } from "../context.js";
+import type { Env } from "../env.js";
 import { maxBodyBytes, readJsonBody } from "../http.js";
+import { hostBody, type HostBody } from "../v1/host-body.js";
 import { InferenceBodySchema, proxyInference } from "../v1/inference.js";
 import { ArenaLane } from "./arena-lane.js";
 import { mergeLanes } from "./arena-stream.js";
@@ -29,15 +31,12 @@ const ArenaBodySchema = InferenceBodySchema.omit({ model: true }).extend({
 });
 
 export const arenaHandler: Handler = async (request, env) => {
-  const { raw, body } = await readJsonBody(request, ArenaBodySchema, maxBodyBytes(env.ROUTER_MAX_BODY_BYTES));
-  const { models: _models, model: _model, ...params } = raw;
-  // Always a stream with final usage: the router measures every model the same way.
-  const chat = { ...params, stream: true, stream_options: { ...body.stream_options, include_usage: true } };
+  const { models, chat } = await readArena(request, env);
   request.log.purpose = "arena";
-  request.log.models = body.models;
+  request.log.models = models;
 
   const startedAt = Date.now();
-  const lanes = body.models.map(
+  const lanes = models.map(
     (model, index) =>
       new ArenaLane(index, model, startedAt, (signal) =>
         proxyInference(laneRequest(request, index, signal), env, chat, model, { hostPath: "/v1/chat/completions", purpose: "arena", readByScript: true }),
@@ -54,6 +53,17 @@ export const arenaHandler: Handler = async (request, env) => {
   });
   return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" } });
 };
+
+/**
+ * Reads and checks the body and serialises the chat ONCE for every lane (the lanes share that one string); the
+ * parsed object does not outlive this call.
+ */
+async function readArena(request: RouterRequest, env: Env): Promise<{ models: string[]; chat: HostBody }> {
+  const { raw, body } = await readJsonBody(request, ArenaBodySchema, maxBodyBytes(env.ROUTER_MAX_BODY_BYTES));
+  const { models: _models, model: _model, ...params } = raw;
+  // Always a stream with final usage: the router measures every model the same way.
+  return { models: body.models, chat: hostBody({ ...params, stream: true, stream_options: { ...body.stream_options, include_usage: true } }, false) };
+}
 
 /**
  * A request of its own for one model: the client's headers (for the allowlisted ones and its session), the Arena's

@@ -5,9 +5,11 @@
  * `usage` in every non-streaming answer, and a stream is asked for its final usage chunk.
  */
 import * as z from "zod";
-import type { Handler } from "../context.js";
+import type { Handler, RouterRequest } from "../context.js";
+import type { Env } from "../env.js";
 import { maxBodyBytes, readJsonBody } from "../http.js";
-import { proxyInference } from "../v1/inference.js";
+import type { HostBody } from "../v1/host-body.js";
+import { forHost, proxyInference } from "../v1/inference.js";
 import { ChatBodySchema as ChatCompletionsBodySchema } from "../v1/request-schemas.js";
 
 export const PURPOSES = ["chat", "compaction", "task", "arena"] as const;
@@ -17,9 +19,17 @@ const ChatBodySchema = ChatCompletionsBodySchema.extend({
   stream_options: z.looseObject({}).nullish(),
 });
 
+const HOST_PATH = "/v1/chat/completions";
+
 export const chatHandler: Handler = async (request, env) => {
+  const { model, purpose, forward } = await readChat(request, env);
+  return proxyInference(request, env, forward, model, { hostPath: HOST_PATH, purpose });
+};
+
+/** Reads and checks the body and serialises it for the host; the parsed object does not outlive this call. */
+async function readChat(request: RouterRequest, env: Env): Promise<{ model: string; purpose: string; forward: HostBody }> {
   const { raw, body } = await readJsonBody(request, ChatBodySchema, maxBodyBytes(env.ROUTER_MAX_BODY_BYTES));
   const { purpose: _purpose, ...forward } = raw;
   if (body.stream) forward.stream_options = { ...body.stream_options, include_usage: true };
-  return proxyInference(request, env, forward, body.model, { hostPath: "/v1/chat/completions", purpose: body.purpose });
-};
+  return { model: body.model, purpose: body.purpose, forward: forHost(forward, HOST_PATH) };
+}

@@ -7,6 +7,7 @@ import { liveConfig } from "../config/load.js";
 import type { RouterRequest } from "../context.js";
 import type { Env } from "../env.js";
 import { badUpstream } from "../errors.js";
+import { readHostJson } from "../upstream/answer-body.js";
 import { orderForSession } from "../resolver/affinity.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { hostErrorToRouterError } from "../upstream/errors.js";
@@ -47,12 +48,7 @@ function modelHost(request: RouterRequest, env: Env, route: ModelRoute): ModelHo
         signal: request.signal,
       });
       if (!response.ok) throw await hostErrorToRouterError(route.provider.id, response);
-      let parsed: unknown;
-      try {
-        parsed = await response.json();
-      } catch (err) {
-        throw badUpstream(`provider "${route.provider.id}" answered ${path} with a body that is not JSON`, err);
-      }
+      const parsed = await readHostJson(route.provider.id, response, path);
       if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
         throw badUpstream(`provider "${route.provider.id}" answered ${path} with something other than a JSON object`);
       }

@@ -68,7 +68,9 @@ function baseUrlProblem(s: string): string | undefined {
 const positiveMs = z.number().int().positive().max(3_600_000);
 
 export const TimeoutsSchema = z.strictObject({
-  connectMs: positiveMs.default(DEFAULT_TIMEOUTS.connectMs).describe("Time to establish the connection and send the request."),
+  connectMs: positiveMs
+    .default(DEFAULT_TIMEOUTS.connectMs)
+    .describe("Time for the host to show it is reachable: by its answer's headers or, asked once half of it has passed, by answering GET /health; else 504 connect_timeout and the next pool member."),
   firstByteMs: positiveMs.default(DEFAULT_TIMEOUTS.firstByteMs).describe("Time until the host answers with headers (prompt processing can be long)."),
   idleMs: positiveMs.default(DEFAULT_TIMEOUTS.idleMs).describe("Longest silence allowed between two chunks of a streamed answer."),
 });

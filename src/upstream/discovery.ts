@@ -9,6 +9,7 @@ import type { Env } from "../env.js";
 import type { HostReport } from "../resolver/resolve.js";
 import { RouterError } from "../errors.js";
 import { redactSecrets } from "../secrets.js";
+import { readHostJson } from "./answer-body.js";
 import { hostErrorToRouterError } from "./errors.js";
 import { callHost } from "./fetch.js";
 
@@ -31,6 +32,8 @@ export type Probe =
   | { ok: false; error: string; status: number; code: string | null; latencyMs: number };
 
 const PROBE_TIMEOUT_MS = 2_500;
+/** `/v1/models`, `/props` and `/slots` are a few KB (a chat template is the largest part); more is not a llama-server. */
+export const DISCOVERY_MAX_BYTES = 1024 * 1024;
 const FRESH_MS = 5_000;
 
 const hostKey = (provider: Provider) => `${provider.id} ${provider.baseUrl}`;
@@ -75,7 +78,7 @@ async function getHostJson(provider: Provider, env: Env, path: string): Promise<
       const error = await hostErrorToRouterError(provider.id, response);
       return { ok: false, error: error.message, status: error.status, code: error.code, latencyMs };
     }
-    return { ok: true, body: await response.json(), latencyMs };
+    return { ok: true, body: await readHostJson(provider.id, response, path.split("?")[0]!, DISCOVERY_MAX_BYTES), latencyMs };
   } catch (err) {
     const known = err instanceof RouterError ? err : undefined;
     return { ok: false, error: known?.message ?? "probe failed", status: known?.status ?? 502, code: known?.code ?? null, latencyMs: Date.now() - started };

@@ -1,8 +1,9 @@
 /**
- * Failover across a model's candidates (an alias pool, DESIGN §8), shared by inference and the per-model host calls
- * of the app API: try them in order, move on only when a host failed before answering (unreachable, timeout, 5xx,
- * loading), never on the host's verdict about the request (4xx: every member would say the same). Failures are
- * remembered briefly (recent-failures.ts); every member down is one 503 naming what was tried.
+ * Failover across a model's candidates (an alias pool), shared by inference and the per-model host calls of the app
+ * API: try them in order, move on only when the HOST failed before answering (the upstream layer marks those errors
+ * `failover`: unreachable, timeouts, 502/503/504, loading, a tunnel's page), never on the host's verdict about the
+ * request (a 4xx, or llama-server's own JSON 500 about a template: every member would say the same, and the host is
+ * alive). Failures are remembered briefly (recent-failures.ts); every member down is one 503 naming what was tried.
  */
 import type { RouterRequest } from "../context.js";
 import { RouterError } from "../errors.js";
@@ -18,7 +19,7 @@ export async function firstThatAnswers<T>(request: RouterRequest, candidates: Mo
       markHealthy(route.provider);
       return value;
     } catch (err) {
-      if (!(err instanceof RouterError) || err.status < 500) throw err;
+      if (!(err instanceof RouterError) || !err.failover) throw err;
       markFailed(route.provider);
       failures.push({ route, error: err });
     }

@@ -1,5 +1,5 @@
 /**
- * What crosses the router in each direction (DESIGN §7). Allowlists, not blocklists: hop-by-hop headers, cookies,
+ * What crosses the router in each direction. Allowlists, not blocklists: hop-by-hop headers, cookies,
  * client credentials and anything a client could use to steer the host never reach it; the host's own headers
  * (Server, CORS, Set-Cookie, its auth challenges) never reach the client.
  */
@@ -7,6 +7,7 @@ import type { Provider } from "../config/schema.js";
 import type { Env } from "../env.js";
 import { RouterError } from "../errors.js";
 import { shortSecretProblem } from "../settings.js";
+import { hostDown } from "./errors.js";
 
 /** Client request headers a host may see. Everything else (authorization, x-api-key, cookie, host, x-forwarded-*) is dropped. */
 const FORWARD_TO_HOST = ["content-type", "accept", "user-agent", "anthropic-version", "anthropic-beta", "openai-beta"];
@@ -40,7 +41,8 @@ export function providerAuthHeaders(provider: Provider, env: Env): [string, stri
   const secret = (name: string): string => {
     const value = env[name];
     if (typeof value !== "string" || value === "") {
-      throw new RouterError(502, `provider "${provider.id}" needs the secret ${name}, which is not set on this router`, "upstream_error", "missing_secret");
+      // The router's setup for this host, not the request: another pool member may be configured right.
+      throw hostDown(new RouterError(502, `provider "${provider.id}" needs the secret ${name}, which is not set on this router`, "upstream_error", "missing_secret"));
     }
     // A secret too short to redact is never sent: a host echoing it back would leak it.
     const tooShort = shortSecretProblem(name, value);

@@ -1,15 +1,15 @@
 /**
  * The one inference path: chat, completions, embeddings, rerank, Anthropic messages, Responses all go through here.
  * The body is validated loosely (request-schemas.ts: what the router reads and what each endpoint cannot do
- * without), the model resolved to a host, and the ORIGINAL JSON forwarded with only `model` changed, so parameters
- * the router does not know still pass.
+ * without), the model resolved to a host, and the client's JSON forwarded with only `model` changed (serialised
+ * once, see host-body.ts), so parameters the router does not know still pass.
  * Answers come back with the composite id in every `model` member; streams are relayed chunk by chunk.
  */
 import { liveConfig } from "../config/load.js";
 import type { Handler, RouterRequest } from "../context.js";
 import { writeLog } from "../context.js";
 import type { Env } from "../env.js";
-import { badUpstream, dialectFor, errorPayload } from "../errors.js";
+import { dialectFor, errorPayload } from "../errors.js";
 import { AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
 import { json, maxBodyBytes, readJsonBody } from "../http.js";
 import { orderForSession, sessionTag } from "../resolver/affinity.js";
@@ -17,13 +17,15 @@ import type { ModelRoute } from "../resolver/resolve.js";
 import { ModelRewriter } from "../stream/model-rewrite.js";
 import { errorEvent, relay } from "../stream/relay.js";
 import { endCheckFor } from "../stream/stream-end.js";
-import { hostErrorToRouterError } from "../upstream/errors.js";
+import { readHostJson } from "../upstream/answer-body.js";
+import { errorInAnswer, hostErrorToRouterError } from "../upstream/errors.js";
 import { callHost } from "../upstream/fetch.js";
 import { firstThatAnswers } from "../upstream/failover.js";
 import { healthyFirst } from "../upstream/recent-failures.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
 import { bodySchemaFor } from "./request-schemas.js";
 import { resolveRequestModel } from "./resolve-request.js";
+import { hostBody, withModel, type HostBody } from "./host-body.js";
 import { sessionKey } from "./session.js";
 
 /** Re-exported for the app API's bodies, which extend it. */
@@ -38,12 +40,23 @@ const ASSEMBLED = new Map<string, () => Assembler>([
   ["/v1/completions", () => new TextCompletionAssembler()],
 ]);
 
-/** A route on the /v1 surface and the host endpoint it is forwarded to (the allowlist, DESIGN §7). */
+/** A route on the /v1 surface and the host endpoint it is forwarded to (the allowlist of host endpoints). */
 export function inferenceHandler(hostPath: string): Handler {
   return async (request, env) => {
-    const { raw, body } = await readJsonBody(request, bodySchemaFor(hostPath), maxBodyBytes(env.ROUTER_MAX_BODY_BYTES));
-    return proxyInference(request, env, raw, body.model, { hostPath });
+    const { model, forward } = await readInference(request, env, hostPath);
+    return proxyInference(request, env, forward, model, { hostPath });
   };
+}
+
+/** Reads and checks the body and serialises it for the host; the parsed object does not outlive this call. */
+async function readInference(request: RouterRequest, env: Env, hostPath: string): Promise<{ model: string; forward: HostBody }> {
+  const { raw, body } = await readJsonBody(request, bodySchemaFor(hostPath), maxBodyBytes(env.ROUTER_MAX_BODY_BYTES));
+  return { model: body.model, forward: forHost(raw, hostPath) };
+}
+
+/** The body a host gets for `hostPath`: non-streaming chat and completions are assembled from a stream. */
+export function forHost(raw: Record<string, unknown>, hostPath: string): HostBody {
+  return hostBody(raw, raw.stream !== true && ASSEMBLED.has(hostPath));
 }
 
 export interface ProxyOptions {
@@ -56,33 +69,32 @@ export interface ProxyOptions {
 }
 
 /**
- * Resolves `model`, orders an alias pool for the request's agent session, and forwards `raw` (with only `model`
+ * Resolves `model`, orders an alias pool for the request's agent session, and forwards the body (with only `model`
  * replaced) to the first candidate that answers. Every inference request of both surfaces goes through here.
  */
-export async function proxyInference(request: RouterRequest, env: Env, raw: Record<string, unknown>, model: string, options: ProxyOptions): Promise<Response> {
+export async function proxyInference(request: RouterRequest, env: Env, body: HostBody, model: string, options: ProxyOptions): Promise<Response> {
   if (options.purpose) request.log.purpose = options.purpose;
   const config = (await liveConfig(env)).config;
   const session = sessionKey(request.headers);
   if (session) request.log.session = sessionTag(session);
   const candidates = healthyFirst(orderForSession(await resolveRequestModel(config, model, env), session));
-  return forward(request, env, raw, candidates, options);
+  return forward(request, env, body, candidates, options);
 }
 
 /** The first candidate that answers gets the request; no resend once bytes went to the client (see failover.ts). */
-async function forward(request: RouterRequest, env: Env, raw: Record<string, unknown>, candidates: ModelRoute[], options: ProxyOptions): Promise<Response> {
+async function forward(request: RouterRequest, env: Env, body: HostBody, candidates: ModelRoute[], options: ProxyOptions): Promise<Response> {
   const { hostPath } = options;
-  const assemble = raw.stream !== true && ASSEMBLED.has(hostPath);
   return firstThatAnswers(request, candidates, async (route) => {
     const hostResponse = await callHost(route.provider, env, {
       method: "POST",
       path: hostPath,
       clientHeaders: request.headers,
-      body: JSON.stringify(assemble ? { ...raw, model: route.upstream, stream: true, stream_options: { include_usage: true } } : { ...raw, model: route.upstream }),
+      body: withModel(body, route.upstream),
       signal: request.signal,
     });
     request.log.ttfbMs = Date.now() - request.startedAt;
     if (!hostResponse.ok) throw await hostErrorToRouterError(route.provider.id, hostResponse);
-    return answer(request, route, hostResponse, hostPath, assemble ? ASSEMBLED.get(hostPath) : undefined, options.readByScript);
+    return answer(request, route, hostResponse, hostPath, body.assembled ? ASSEMBLED.get(hostPath) : undefined, options.readByScript);
   });
 }
 
@@ -153,17 +165,14 @@ function logTokens(request: RouterRequest, usage: unknown): void {
   if (Object.keys(tokens).length) request.log.tokens = tokens;
 }
 
+/**
+ * A whole JSON answer, read with a bound. What goes wrong here happened after the host did the work (a generation
+ * may be done), so it is reported, not regenerated on another member: none of these errors is marked for failover.
+ */
 async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostResponse: Response, headers: Headers): Promise<Response> {
-  let body: unknown;
-  try {
-    body = JSON.parse(await hostResponse.text());
-  } catch (err) {
-    throw badUpstream(`provider "${route.provider.id}" answered with a body that is not JSON`, err);
-  }
-  if (typeof body === "object" && body !== null && "error" in body) {
-    // A 200 that carries an error object is an error.
-    throw await hostErrorToRouterError(route.provider.id, new Response(JSON.stringify(body), { status: 502 }));
-  }
+  const body = await readHostJson(route.provider.id, hostResponse, new URL(request.url).pathname);
+  // A 200 that carries an error object is an error.
+  if (typeof body === "object" && body !== null && "error" in body) throw errorInAnswer(route.provider.id, body);
   // A whole JSON answer names its model at the top (chat, completion, embeddings, rerank, Anthropic message,
   // Responses object). Only that member is set: a tool's `input` object (Anthropic) may have a `model` of its own.
   if (typeof body === "object" && body !== null && typeof (body as { model?: unknown }).model === "string") (body as { model: string }).model = route.id;

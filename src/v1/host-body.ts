@@ -1,0 +1,32 @@
+/**
+ * The client's body as it goes to a host, serialised and encoded ONCE per client request: the parsed object and its
+ * text are dropped as soon as these bytes exist, and a pool's members (or an Arena's lanes) share them; each attempt
+ * only puts its own model name in front (fetch.ts sends the parts without joining them). So a large request is held
+ * as one buffer while it waits for a host, not as the parsed object plus a string per attempt.
+ */
+
+const encoder = new TextEncoder();
+
+export interface HostBody {
+  /** The UTF-8 JSON object without `model` and without its opening `{`. */
+  readonly rest: Uint8Array;
+  /** The client's object had no key but `model`. */
+  readonly empty: boolean;
+  /** A non-streaming request asked of the host as a stream and assembled by the router (see inference.ts). */
+  readonly assembled: boolean;
+}
+
+/**
+ * Everything the client sent except `model`; an assembled request is turned into a stream with final usage. Keys
+ * the router does not know pass through untouched.
+ */
+export function hostBody(raw: Record<string, unknown>, assembled: boolean): HostBody {
+  const { model: _model, ...rest } = raw;
+  const json = JSON.stringify(assembled ? { ...rest, stream: true, stream_options: { include_usage: true } } : rest);
+  return { rest: encoder.encode(json).subarray(1), empty: json === "{}", assembled };
+}
+
+/** What one attempt sends, in parts: `model` set to the host's name for it, first, then the rest as the client sent it. */
+export function withModel(body: HostBody, model: string): Uint8Array[] {
+  return [encoder.encode(`{"model":${JSON.stringify(model)}${body.empty ? "" : ","}`), body.rest];
+}

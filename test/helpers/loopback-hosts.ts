@@ -1,0 +1,53 @@
+/**
+ * vitest globalSetup (runs in Node, before the Worker's tests): real loopback sockets for the connect deadline,
+ * reached by the Worker's real fetch (no fake hosts in connect-real-socket.test.ts).
+ * - `silent`: accepts at the TCP level and never answers HTTP. Models a host whose kernel still completes the
+ *   handshake but whose server is hung or stopped, or a tunnel connector that took the connection and has no origin.
+ * - `stopped`: a listening process that is stopped (SIGSTOP) with its accept queue full, so a new SYN is dropped and
+ *   the connection is never established. Models a blackholed address or a machine gone from the LAN.
+ * - `live`: a tiny llama-server stand-in answering `/health` and `/v1/chat/completions`.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import type { TestProject } from "vitest/node";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    loopback: { silent: number; stopped: number; live: number };
+  }
+}
+
+const listen = (server: net.Server) => new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port)));
+
+export default async function setup(project: TestProject) {
+  const held: net.Socket[] = [];
+  const silent = net.createServer({ pauseOnConnect: true }, (socket) => void held.push(socket));
+  const silentPort = await listen(silent);
+
+  const child: ChildProcess = spawn(process.execPath, ["-e", "const s=require('net').createServer();s.listen({port:0,host:'127.0.0.1',backlog:1},()=>console.log(s.address().port))"], { stdio: ["ignore", "pipe", "inherit"] });
+  const stoppedPort = await new Promise<number>((resolve) => child.stdout!.once("data", (d) => resolve(Number(String(d).trim()))));
+  process.kill(child.pid!, "SIGSTOP");
+  // Fill the accept queue (backlog 1 holds two) so that every later SYN is dropped.
+  const fillers = [0, 1].map(() => net.connect(stoppedPort, "127.0.0.1"));
+  await Promise.all(fillers.map((s) => new Promise((resolve) => s.once("connect", resolve))));
+
+  const chat = readFileSync("test/fixtures/llama-server/chat.body", "utf8");
+  const live = http.createServer((req, res) => {
+    req.resume().on("end", () => {
+      if (req.url === "/health") return res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
+      if (req.url === "/v1/chat/completions") return res.writeHead(200, { "content-type": "application/json" }).end(chat);
+      res.writeHead(404).end();
+    });
+  });
+  const livePort = await listen(live);
+
+  project.provide("loopback", { silent: silentPort, stopped: stoppedPort, live: livePort });
+  return () => {
+    for (const s of [...held, ...fillers]) s.destroy();
+    silent.close();
+    live.close();
+    child.kill("SIGKILL");
+  };
+}
