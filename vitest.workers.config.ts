@@ -22,5 +22,5 @@ export default defineConfig({
     }),
   ],
   // secret-scan: no secret value in any response or console line of the suite (DESIGN §7).
-  test: { include: ["test/integration/**/*.test.ts"], setupFiles: ["test/helpers/secret-scan.ts"], silent: "passed-only" },
+  test: { include: ["test/integration/**/*.test.ts"], setupFiles: ["test/helpers/no-network.ts", "test/helpers/secret-scan.ts"], silent: "passed-only" },
 });

@@ -67,7 +67,10 @@ describe("GET /api/agent-config", () => {
 
   it("client=codex gives a config.toml block on the Responses API with the model's window", async () => {
     hosts = withHosts();
-    const text = await (await call("/api/agent-config?client=codex&model=coder")).text();
+    const res = await call("/api/agent-config?client=codex&model=coder");
+    expect(res.headers.get("content-type")).toBe("application/toml; charset=utf-8");
+    // TOML is UTF-8 text, which workerd's .text() does not know (it warns on any type it does not list as text).
+    const text = new TextDecoder().decode(await res.arrayBuffer());
     expect(text).toContain('model = "coder"');
     expect(text).toContain('model_provider = "boocode-local"');
     expect(text).toContain("[model_providers.boocode-local]");
