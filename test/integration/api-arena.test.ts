@@ -43,11 +43,11 @@ function paced(firstByteMs: number, gapMs: number, events = EVENTS, cancelled?: 
 }
 
 /**
- * `count` hosts that answer after `firstByteMs`, then take turns event by event: host i sends its k-th event only
- * after every host sent its (k-1)-th. The answers can only all complete if the router reads every host at once; one
+ * `count` hosts that answer after `firstByteMs`, then take turns event by event (`gapMs` apart): host i sends its
+ * k-th event only after every host sent its (k-1)-th. The answers can only all complete if the router reads every host at once; one
  * read after another would wait forever (each stream holds at most a chunk or two ahead of its reader).
  */
-function lockstep(count: number, firstByteMs: number): HostHandler[] {
+function lockstep(count: number, firstByteMs: number, gapMs: number): HostHandler[] {
   let sent = 0;
   let wake: (() => void)[] = [];
   return Array.from({ length: count }, (_, i) => async () => {
@@ -57,6 +57,7 @@ function lockstep(count: number, firstByteMs: number): HostHandler[] {
       async pull(controller) {
         if (k >= EVENTS.length) return controller.close();
         while (sent !== k * count + i) await new Promise<void>((r) => wake.push(r));
+        if (k > 0) await sleep(gapMs); // generation time, so a lane's tokens per second can be measured
         controller.enqueue(enc.encode(EVENTS[k++]!));
         sent++;
         const woken = wake;
@@ -88,7 +89,7 @@ async function frames(res: Response): Promise<Frame[]> {
 describe("POST /api/arena", () => {
   it("starts every model at once and streams them interleaved: chunks, one result each, done last", async () => {
     // The hosts take turns event by event (lockstep): the Arena finishes only if it reads all three at once.
-    const turns = lockstep(3, 150);
+    const turns = lockstep(3, 150, 15);
     hosts = fakeHosts(Object.fromEntries(h.slice(0, 3).map((u, i) => [`${u}/v1/chat/completions`, turns[i]!])));
     const res = await call("/api/arena", { json: { models: ["h0/tiny", "h1/tiny", "h2/tiny"], messages: MESSAGES, max_tokens: 5, temperature: 0 } });
     expect(res.status).toBe(200);
