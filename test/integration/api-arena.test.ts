@@ -44,8 +44,9 @@ function paced(firstByteMs: number, gapMs: number, events = EVENTS, cancelled?: 
 
 /**
  * `count` hosts that answer after `firstByteMs`, then take turns event by event (`gapMs` apart): host i sends its
- * k-th event only after every host sent its (k-1)-th. The answers can only all complete if the router reads every host at once; one
- * read after another would wait forever (each stream holds at most a chunk or two ahead of its reader).
+ * k-th event only after every host sent its (k-1)-th. The answers can only all complete if the router reads every
+ * host at once; one read after another would wait forever (each stream holds at most a chunk or two ahead of its
+ * reader).
  */
 function lockstep(count: number, firstByteMs: number, gapMs: number): HostHandler[] {
   let sent = 0;
