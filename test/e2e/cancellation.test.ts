@@ -43,7 +43,7 @@ describe("client disconnect frees the host's slot", () => {
     abort.abort();
     const ms = await until("the host's slot going idle", async () => (await busySlots()).length === 0);
     console.log(`streaming: host slot idle ${ms} ms after the client left`);
-    await until("the host logging the cancelled task", async () => cancelledTasks() === cancelledBefore + 1);
+    await until("the host logging the cancelled task", async () => cancelledTasks() > cancelledBefore);
   });
 
   it("non-streaming: abort while the host generates, /slots idle within a second", async () => {
@@ -60,7 +60,7 @@ describe("client disconnect frees the host's slot", () => {
     abort.abort();
     const ms = await until("the host's slot going idle", async () => (await busySlots()).length === 0);
     console.log(`non-streaming: host slot idle ${ms} ms after the client left`);
-    await until("the host logging the cancelled task", async () => cancelledTasks() === cancelledBefore + 1);
+    await until("the host logging the cancelled task", async () => cancelledTasks() > cancelledBefore);
     expect(await pending).toBeInstanceOf(Error);
   });
 
