@@ -42,7 +42,7 @@ describe("no network", () => {
   it("a host no test scripted is an unreachable host for the router, and the fetch is reported", async () => {
     const host = uniqueHost("nobody");
     await useConfig({ version: 1, providers: [{ id: "n", baseUrl: host, discover: false, models: [{ id: "tiny" }] }] });
-    const res = await call("/v1/chat/completions", { json: { model: "n/tiny", messages: [] } });
+    const res = await call("/v1/chat/completions", { json: { model: "n/tiny", messages: [{ role: "user", content: "hi" }] } });
     expect(res.status).toBe(502);
     expect((await res.json<any>()).error.code).toBe("host_unreachable");
     expect(takeUnscripted()).toEqual([`${host}/v1/chat/completions`, `${host}/v1/chat/completions`]);
