@@ -21,10 +21,10 @@ export default defineConfig({
       },
     }),
   ],
-  // secret-scan: no secret value in any response or console line of the suite (DESIGN §7).
+  // no-network: nothing but loopback is reached; secret-scan: no secret value in any response or console line.
   test: {
     include: ["test/integration/**/*.test.ts"],
-    setupFiles: ["test/helpers/secret-scan.ts"],
+    setupFiles: ["test/helpers/no-network.ts", "test/helpers/secret-scan.ts"],
     // Real loopback sockets for the connect deadline (connect-real-socket.test.ts).
     globalSetup: ["test/helpers/loopback-hosts.ts"],
     silent: "passed-only",

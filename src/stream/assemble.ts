@@ -69,7 +69,8 @@ abstract class ChunkAssembler {
 /** Merges `chat.completion.chunk`s into one `chat.completion` (content, reasoning, tool calls by index, usage). */
 export class ChatCompletionAssembler extends ChunkAssembler {
   protected newChoice(index: number): Json {
-    return { index, message: { role: "assistant", content: null }, logprobs: null, finish_reason: null };
+    // `refusal` is required (nullable) by OpenAI's schema; llama-server never refuses in a separate field.
+    return { index, message: { role: "assistant", content: null, refusal: null }, logprobs: null, finish_reason: null };
   }
 
   protected merge(choice: Json, c: Json): void {

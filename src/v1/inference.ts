@@ -181,10 +181,18 @@ async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostRespons
   return json(body, { status: hostResponse.status, headers });
 }
 
-/** llama-server omits `choices[].logprobs` in non-streaming chat; OpenAI's schema requires the key. */
+/**
+ * llama-server omits `choices[].logprobs` and `choices[].message.refusal` in non-streaming chat; OpenAI's schema
+ * requires both keys (nullable).
+ */
 function fillOpenAiGaps(body: unknown): void {
   const choices = (body as { choices?: unknown })?.choices;
   if (!Array.isArray(choices)) return;
-  for (const choice of choices) if (choice && typeof choice === "object" && !("logprobs" in choice)) choice.logprobs = null;
+  for (const choice of choices) {
+    if (!choice || typeof choice !== "object") continue;
+    if (!("logprobs" in choice)) choice.logprobs = null;
+    const message = (choice as { message?: unknown }).message;
+    if (message && typeof message === "object" && !("refusal" in message)) (message as { refusal: null }).refusal = null;
+  }
 }
 

@@ -26,15 +26,16 @@ describe("AI SDK @ai-sdk/openai-compatible through the router", () => {
     expect(await result.finishReason).toBe("length");
   });
 
-  it("passes a tools array through and gets a normal answer back", async () => {
+  it("passes a tools array through to the host and gets a normal answer back", async () => {
     const { tool } = await import("ai");
     const { z } = await import("zod");
-    const result = await generateText({
-      model: local("b/tiny"),
-      prompt: "What is the weather?",
-      maxOutputTokens: 8,
-      tools: { weather: tool({ description: "weather in a city", inputSchema: z.object({ city: z.string() }), execute: async () => "sunny" }) },
-    });
-    expect(result.response.modelId).toBe("b/tiny");
+    const ask = (tools?: Parameters<typeof generateText>[0]["tools"]) =>
+      generateText({ model: local("b/tiny"), prompt: "What is the weather?", maxOutputTokens: 8, ...(tools && { tools }) });
+    const plain = await ask();
+    const withTools = await ask({ weather: tool({ description: "weather in a city", inputSchema: z.object({ city: z.string() }), execute: async () => "sunny" }) });
+    expect(withTools.response.modelId).toBe("b/tiny");
+    // Host b's template writes the tools' names into the prompt (setup.ts): the same prompt counts more tokens only
+    // if the tools arrived there.
+    expect(withTools.usage.inputTokens).toBeGreaterThan(plain.usage.inputTokens!);
   });
 });

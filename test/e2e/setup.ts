@@ -7,7 +7,12 @@
  *   `org/tiny-GGUF:Q4_K_M` (a preset: a name with `/` and `:`);
  * - host `s`: a slow model (`slow`, 768-dim, ~90 tokens/s, no EOS bias) to watch cancellation on `/slots`;
  * - the router under `wrangler dev`, config pushed to its local KV state, client keys on.
- * Every host biases the EOS token (`--logit-bias 2+4`) so answers end by themselves, as agents expect.
+ * Every host but `s` biases the EOS token (`--logit-bias 2+4`) so answers end by themselves, as agents expect, and
+ * constrains every answer to begin with a letter or digit (a grammar: EOS is only allowed once it is satisfied), so
+ * no answer is ever empty or whitespace. Without it the random weights made EOS the first token in ~1 run in 6, an
+ * empty answer that looks exactly like a dropped first chunk.
+ * Host `b` renders the names of a request's tools into the prompt (the test model's template ignores them), so a
+ * test can see from `prompt_tokens` that the tools reached the host.
  */
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -33,6 +38,9 @@ declare module "vitest" {
 }
 
 const EOS_BIAS = ["--logit-bias", "2+4"];
+const NEVER_EMPTY = ["--grammar", "root ::= [a-zA-Z0-9] .*"];
+const ENDING_ANSWERS = [...EOS_BIAS, ...NEVER_EMPTY];
+const TOOLS_TEMPLATE = ["--chat-template-file", resolve("test/e2e/support/chat-template-with-tools.jinja")];
 
 export default async function setup(project: TestProject) {
   const started = Date.now();
@@ -50,9 +58,9 @@ export default async function setup(project: TestProject) {
   writeFileSync(preset, `[${E2E.routerModeName}]\nmodel = ${resolve(tinyB)}\n`);
 
   const [hostA, hostB, hostR, hostS] = await Promise.all([
-    startLlamaServer({ model: tinyA, alias: "tiny", ctx: 65536, parallel: 2, apiKey: E2E.hostKey, extraArgs: EOS_BIAS, logFile: `${stateDir}/host-a.log` }),
-    startLlamaServer({ model: tinyB, alias: "tiny", ctx: 32768, parallel: 2, extraArgs: EOS_BIAS, logFile: `${stateDir}/host-b.log` }),
-    startLlamaServer({ modelsDir, modelsPreset: preset, ctx: 32768, parallel: 1, extraArgs: EOS_BIAS, logFile: `${stateDir}/host-r.log` }),
+    startLlamaServer({ model: tinyA, alias: "tiny", ctx: 65536, parallel: 2, apiKey: E2E.hostKey, extraArgs: ENDING_ANSWERS, logFile: `${stateDir}/host-a.log` }),
+    startLlamaServer({ model: tinyB, alias: "tiny", ctx: 32768, parallel: 2, extraArgs: [...ENDING_ANSWERS, ...TOOLS_TEMPLATE], logFile: `${stateDir}/host-b.log` }),
+    startLlamaServer({ modelsDir, modelsPreset: preset, ctx: 32768, parallel: 1, extraArgs: ENDING_ANSWERS, logFile: `${stateDir}/host-r.log` }),
     startLlamaServer({ model: slow, alias: "slow", ctx: 8192, parallel: 2, logFile: `${stateDir}/host-s.log` }),
   ]);
   const router = await startRouter({

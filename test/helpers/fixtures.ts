@@ -3,6 +3,7 @@ import apply from "../fixtures/llama-server/apply-template.body?raw";
 import chat from "../fixtures/llama-server/chat.body?raw";
 import chatStream from "../fixtures/llama-server/chat-stream.body?raw";
 import completionsStream from "../fixtures/llama-server/completions-stream.body?raw";
+import embeddings from "../fixtures/llama-server/embeddings.body?raw";
 import error401 from "../fixtures/llama-server/error-401.body?raw";
 import errorContext from "../fixtures/llama-server/error-context.body?raw";
 import errorEmbeddings from "../fixtures/llama-server/error-embeddings.body?raw";
@@ -13,4 +14,4 @@ import responsesStream from "../fixtures/llama-server/responses-stream.body?raw"
 import routerModels from "../fixtures/llama-server/router-mode-models.body?raw";
 import routerUnknown from "../fixtures/llama-server/router-mode-unknown.body?raw";
 
-export const FIXTURES = { apply, chat, chatStream, completionsStream, error401, errorContext, errorEmbeddings, messages, messagesStream, models, responsesStream, routerModels, routerUnknown };
+export const FIXTURES = { apply, chat, chatStream, completionsStream, embeddings, error401, errorContext, errorEmbeddings, messages, messagesStream, models, responsesStream, routerModels, routerUnknown };

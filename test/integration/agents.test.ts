@@ -83,7 +83,7 @@ describe("GET /api/agent-config", () => {
 
   it("format=json gives the structured settings agent-config merges: the same as the pasted text, no key value", async () => {
     hosts = withHosts();
-    const codexText = await (await call("/api/agent-config?client=codex&model=coder")).text();
+    const codexText = await utf8Text(await call("/api/agent-config?client=codex&model=coder"));
     const codex = await call("/api/agent-config?client=codex&model=coder&format=json");
     expect(codex.headers.get("content-type")).toMatch(/^application\/json/);
     const codexJson = await codex.json<any>();
@@ -110,7 +110,7 @@ describe("GET /api/agent-config", () => {
 
   it("key_env names another variable in every config; a name that is not a plain variable is refused", async () => {
     hosts = withHosts();
-    expect(await (await call("/api/agent-config?client=codex&model=coder&key_env=MY_ROUTER_KEY")).text()).toContain('env_key = "MY_ROUTER_KEY"');
+    expect(await utf8Text(await call("/api/agent-config?client=codex&model=coder&key_env=MY_ROUTER_KEY"))).toContain('env_key = "MY_ROUTER_KEY"');
     expect((await (await call("/api/opencode-config?key_env=MY_ROUTER_KEY")).json<any>()).provider["boocode-local"].options.apiKey).toBe("{env:MY_ROUTER_KEY}");
     expect(await (await call("/api/agent-config?client=claude-code&key_env=MY_ROUTER_KEY")).text()).toContain("${MY_ROUTER_KEY:?");
     for (const [query, code, param] of [["client=codex&key_env=X%22%3Brm", "invalid_key_env", "key_env"], ["client=opencode&key_env=1X", "invalid_key_env", "key_env"], ["client=codex&format=yaml", "invalid_format", "format"]]) {
@@ -122,7 +122,9 @@ describe("GET /api/agent-config", () => {
 
   it("client=codex gives a config.toml block on the Responses API with the model's window", async () => {
     hosts = withHosts();
-    const text = await (await call("/api/agent-config?client=codex&model=coder")).text();
+    const res = await call("/api/agent-config?client=codex&model=coder");
+    expect(res.headers.get("content-type")).toBe("application/toml; charset=utf-8");
+    const text = await utf8Text(res);
     expect(text).toContain('model = "coder"');
     expect(text).toContain('model_provider = "boocode-local"');
     expect(text).toContain("[model_providers.boocode-local]");
@@ -225,3 +227,8 @@ describe("session affinity on an alias pool", () => {
     for (let s = 0; s < 6; s++) expect((await chat({ "x-session-affinity": `ses_${s}` })).headers.get("x-boocode-route")).toBe("laptop/tiny");
   });
 });
+
+/** TOML is UTF-8 text, which workerd's .text() does not know (it warns on any type it does not list as text). */
+async function utf8Text(res: Response): Promise<string> {
+  return new TextDecoder().decode(await res.arrayBuffer());
+}

@@ -27,7 +27,9 @@ describe("client auth", () => {
   });
 
   it("accepts any configured key as Bearer or x-api-key", async () => {
-    await useConfig(config(uniqueHost("h"), 1));
+    const host = uniqueHost("h");
+    await useConfig(config(host, 1));
+    hosts = fakeHosts({ [`${host}/v1/models`]: () => hostJson(FIXTURES.models) });
     for (const headers of [{ authorization: "Bearer test-key-1" }, { authorization: "bearer test-key-2" }, { "x-api-key": "test-key-2" }] as Record<string, string>[]) {
       expect((await call("/v1/models", { key: null, headers })).status).toBe(200);
     }

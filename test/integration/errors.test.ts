@@ -174,9 +174,8 @@ describe("host failures while streaming", () => {
 
   it("a host that stalls mid-stream is cut after idleMs with one error event", async () => {
     hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostStream(events, { after: 2, kind: "stall" }) });
-    const started = Date.now();
+    // The error code says the idle watchdog cut it (a stream nobody cut would hang until the test's timeout).
     const data = await readEvents(await call("/v1/chat/completions", { json: { ...CHAT, stream: true } }));
-    expect(Date.now() - started).toBeLessThan(3000);
     expect(data).toHaveLength(3);
     expect(JSON.parse(data[2]!).error.code).toBe("upstream_idle_timeout");
   });

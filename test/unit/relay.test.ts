@@ -111,7 +111,7 @@ describe("relay", () => {
     });
     const text = await new Response(relay(body, { transform: new AssembleTransform(new ChatCompletionAssembler(), "a/tiny"), idleMs: 5000, errorEvent: () => "" })).text();
     expect(text.startsWith(" ")).toBe(true);
-    expect(JSON.parse(text)).toEqual({ id: "c1", object: "chat.completion", created: 5, model: "a/tiny", choices: [{ index: 0, message: { role: "assistant", content: "Hello" }, logprobs: null, finish_reason: "stop" }] });
+    expect(JSON.parse(text)).toEqual({ id: "c1", object: "chat.completion", created: 5, model: "a/tiny", choices: [{ index: 0, message: { role: "assistant", content: "Hello", refusal: null }, logprobs: null, finish_reason: "stop" }] });
   });
 
   it("a host that goes silent mid-stream is cut exactly when idleMs has passed: its body is cancelled, one error event follows", async () => {
