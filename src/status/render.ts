@@ -34,21 +34,21 @@ export function statusBody(view: PublicStatus, meta: PageMeta, reuseSeconds: num
   return `
   <header><h1>boocode-router</h1><span class="meta">${facts.join(" · ")}</span></header>
   <h2>Providers (${view.providers.length})</h2><div class="grid">${view.providers.map(providerCard).join("") || `<p class="dim">No providers configured.</p>`}</div>
-  <h2>Models (${view.models.length}${down ? `, ${down} offline` : ""})</h2>
+  <h2>Models (${view.models.length}${down ? `, ${down} down` : ""})</h2>
   ${view.models.length ? modelTable(view.models) : `<p class="dim">No models yet: configure some, or start a host with discovery on.</p>`}
-  ${view.aliases.length ? `<h2>Aliases (${view.aliases.length})</h2><div class="grid">${view.aliases.map(aliasCard).join("")}</div>` : ""}
+  ${view.aliases.length ? `<h2>Aliases (${view.aliases.length})</h2><div class="grid wide">${view.aliases.map(aliasCard).join("")}</div>` : ""}
   <footer>Window: the context one request can use (the host's per-slot <code>n_ctx</code>). In flight and tokens/s:
-  what this router instance sent and measured over the last minute, refreshed every 3 s. Health and slots are
+  what this router instance sent and measured over the last minute, refreshed every 3 s with JavaScript. Health and slots are
   re-checked at most every ${reuseSeconds} s for visitors without a key; the page reloads every 30 s.
   Machine-readable: <code>/status.json</code>, <code>/health</code>, <code>/api/catalog</code> (with a key).</footer>`;
 }
 
 function providerCard(p: PublicProvider): string {
-  const reason = p.reason ? `<span class="reason" data-reason="${p.reason}">${esc(REASON_TEXT[p.reason])}</span>` : "";
+  const reason = p.reason ? `<div class="reason" data-reason="${p.reason}">${esc(REASON_TEXT[p.reason])}</div>` : "";
   const tps = p.tokensPerSecond === null ? "–" : p.tokensPerSecond.toFixed(1);
-  return `<div class="card"><div class="id">${esc(p.label)}</div><div class="sub">${esc(p.id)}${p.latencyMs !== null ? ` · ${p.latencyMs} ms` : ""}</div>
-    <div class="state">${pill(p.status)}${reason}</div>
-    <div class="act"><b data-inflight="${esc(p.id)}">${p.inFlight}</b> in flight · <b data-tps="${esc(p.id)}">${tps}</b> tok/s · <span data-answers="${esc(p.id)}">${p.recentAnswers}</span> answers/min</div></div>`;
+  return `<div class="card"><div class="head"><span class="id">${esc(p.label)}</span>${pill(p.status)}</div>
+    <div class="sub">${esc(p.id)}${p.latencyMs !== null ? ` · ${p.latencyMs} ms` : ""}</div>${reason}
+    <div class="act"><span><b data-inflight="${esc(p.id)}">${p.inFlight}</b>in flight</span><span><b data-tps="${esc(p.id)}">${tps}</b>tok/s</span></div></div>`;
 }
 
 function modelTable(models: PublicModel[]): string {

@@ -30,7 +30,7 @@ afterEach(() => {
 /** The `<tr>` of one model, from its opening tag to its end. */
 const rowOf = (html: string, id: string) => new RegExp(`<tr data-model="${id.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}"[\\s\\S]*?</tr>`).exec(html)?.[0] ?? "";
 /** The card of one provider, by its `data-inflight` id. */
-const cardOf = (html: string, id: string) => new RegExp(`<div class="card"><div class="id">(?:(?!<div class="card">)[\\s\\S])*?data-inflight="${id}"[\\s\\S]*?</div></div>`).exec(html)?.[0] ?? "";
+const cardOf = (html: string, id: string) => new RegExp(`<div class="card"><div class="head">(?:(?!<div class="card">)[\\s\\S])*?data-inflight="${id}"[\\s\\S]*?</div></div>`).exec(html)?.[0] ?? "";
 const sha256 = async (text: string) => btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)))));
 /** Words of the hosts' own error messages and of config internals that must never reach the public. */
 const NEVER_PUBLIC = [".test", "SECRET", "GPU_KEY", "test-key-1", "127.0.0.1", "is unreachable", "did not answer within", "HTTP 401", "check its auth secrets", "Network connection", 'provider "'];
@@ -123,7 +123,7 @@ describe("GET / (status page)", () => {
       [`${down}/v1/models`]: refused,
     });
     const html = await (await call("/", { key: null })).text();
-    expect(html).toContain("<h2>Models (4, 1 offline)</h2>");
+    expect(html).toContain("<h2>Models (4, 1 down)</h2>");
     expect(rowOf(html, "down/big")).toMatch(/^<tr data-model="down\/big" class="down">[\s\S]*<span class="pill offline">offline<\/span>[\s\S]*8,192[\s\S]*<span class="dim">–<\/span>/);
     expect(rowOf(html, "gpu/qwen-32b")).toMatch(/^<tr data-model="gpu\/qwen-32b"><td/);
     // The alias card: each member with its own status, the down one marked, and how many can serve.
