@@ -17,6 +17,7 @@ const REASON_TEXT: Record<PublicReason, string> = {
   unreachable: "unreachable: no connection to the host",
   unauthorized: "unauthorized: the host refused the router's credentials",
   timeout: "timeout: the host did not answer in time",
+  error: "error: the host answered with an error",
 };
 
 /** Members that cannot take a request now. */

@@ -7,8 +7,9 @@ import type { ProvidersConfig } from "../config/schema.js";
 import { activityOf } from "../upstream/activity.js";
 import type { StatusSnapshot } from "./snapshot.js";
 
-export type PublicReason = "unreachable" | "unauthorized" | "timeout";
-const REASONS: readonly string[] = ["unreachable", "unauthorized", "timeout"] satisfies PublicReason[];
+/** The catalog's reasons a host is down (`loading` is a status of its own, shown as such). */
+export type PublicReason = "unreachable" | "unauthorized" | "timeout" | "error";
+const REASONS: readonly string[] = ["unreachable", "unauthorized", "timeout", "error"] satisfies PublicReason[];
 const STATUSES: readonly string[] = ["online", "loading", "offline", "unauthorized", "unknown"];
 
 export interface PublicProvider {

@@ -81,7 +81,7 @@ describe("GET / (status page)", () => {
     expect(hosts.calls.filter((c) => c.url.includes("/slots")).map((c) => c.url)).toEqual([`${gpu}/slots?model=tiny&autoload=false`]);
   });
 
-  it("says why each offline provider is down (unreachable, unauthorized, timeout) without the host's error text", async () => {
+  it("says why each offline provider is down (unreachable, unauthorized, timeout, error) without the host's error text", async () => {
     await useConfig({
       version: 2,
       providers: [
@@ -89,6 +89,7 @@ describe("GET / (status page)", () => {
         { id: "locked", baseUrl: locked, auth: { apiKeySecret: "GPU_KEY" }, models: [{ id: "m" }] },
         { id: "slow", baseUrl: slow, timeouts: { firstByteMs: 200 }, models: [{ id: "m" }] },
         { id: "gpu", baseUrl: gpu, models: [{ id: "qwen-32b", upstream: "tiny" }] },
+        { id: "broken", baseUrl: laptop, models: [{ id: "m" }] },
       ],
     });
     hosts = fakeHosts({
@@ -97,11 +98,14 @@ describe("GET / (status page)", () => {
       [`${slow}/v1/models`]: hang,
       [`${gpu}/v1/models`]: () => hostJson(FIXTURES.models),
       [`${gpu}/slots`]: () => hostJson(slotsBody),
+      [`${laptop}/v1/models`]: () => hostJson({ error: { code: 500, message: "model failed to load: /srv/models/m.gguf", type: "server_error" } }, 500),
     });
     const html = await (await call("/", { key: null })).text();
     expect(cardOf(html, "down")).toMatch(/pill offline[\s\S]*data-reason="unreachable">unreachable: no connection to the host</);
     expect(cardOf(html, "locked")).toMatch(/pill unauthorized[\s\S]*data-reason="unauthorized">unauthorized: the host refused the router&#39;s credentials</);
     expect(cardOf(html, "slow")).toMatch(/pill offline[\s\S]*data-reason="timeout">timeout: the host did not answer in time</);
+    expect(cardOf(html, "broken")).toMatch(/pill offline[\s\S]*data-reason="error">error: the host answered with an error</);
+    expect(html).not.toContain("/srv/models");
     expect(cardOf(html, "gpu")).toMatch(/pill online/);
     expect(cardOf(html, "gpu")).not.toContain("data-reason");
     for (const word of NEVER_PUBLIC) expect(html).not.toContain(word);
@@ -112,6 +116,7 @@ describe("GET / (status page)", () => {
       ["locked", "unauthorized", "unauthorized"],
       ["slow", "offline", "timeout"],
       ["gpu", "online", null],
+      ["broken", "offline", "error"],
     ]);
   });
 
