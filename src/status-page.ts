@@ -9,11 +9,12 @@
  * work: the page reuses the isolate's last snapshot for a few seconds (status/snapshot.ts), and `/status.json` never
  * asks a host at all (activity is counted by the router on the way past, health is the last snapshot's).
  */
-import { authMode, configuredKeys, matchesAny, presentedKey } from "./auth.js";
+import { authMode, matchesAny, presentedKey } from "./auth.js";
 import { liveConfig } from "./config/load.js";
 import type { Handler } from "./context.js";
 import type { Env } from "./env.js";
 import { json } from "./http.js";
+import { clientKeys } from "./settings.js";
 import { SCRIPT, STYLE, sha256Base64 } from "./status/assets.js";
 import { page, statusBody } from "./status/render.js";
 import { ANONYMOUS_REUSE_MS, cachedSnapshot, statusSnapshot } from "./status/snapshot.js";
@@ -58,5 +59,5 @@ export const statusJsonHandler: Handler = async (_request, env) => {
 async function hasClientKey(request: Request, env: Env): Promise<boolean> {
   const key = presentedKey(request);
   if (authMode(env) !== "keys") return false;
-  return key !== undefined && (await matchesAny(key, configuredKeys(env)));
+  return key !== undefined && (await matchesAny(key, clientKeys(env)));
 }
