@@ -19,14 +19,14 @@ import { contextHandler } from "./api/context.js";
 import { modelDetailHandler } from "./api/models.js";
 import { detokenizeHandler, tokenizeHandler } from "./api/tokens.js";
 import { healthHandler } from "./health.js";
-import { statusPageHandler } from "./status-page.js";
+import { statusJsonHandler, statusPageHandler } from "./status-page.js";
 import { inferenceHandler } from "./v1/inference.js";
 import { getModelHandler, listModelsHandler } from "./v1/models.js";
 
 type Args = [Env, ExecutionContext];
 
 /** Routes that answer without a client key. */
-const PUBLIC_PATHS = new Set(["/health", "/"]);
+const PUBLIC_PATHS = new Set(["/health", "/", "/status.json"]);
 
 /** POST /v1/... routes and the host endpoint each one is forwarded to. */
 const INFERENCE_ROUTES = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/rerank", "/v1/messages", "/v1/messages/count_tokens", "/v1/responses"];
@@ -37,6 +37,7 @@ const KNOWN_PATHS = new Map<string, string>([
   ["/api/opencode-config", "GET"],
   ["/api/agent-config", "GET"],
   ["/", "GET"],
+  ["/status.json", "GET"],
   ["/api/catalog", "GET"],
   ["/api/context", "POST"],
   ["/api/tokenize", "POST"],
@@ -146,6 +147,7 @@ for (const path of INFERENCE_ROUTES) router.post(path, inferenceHandler(path));
 router.get("/api/opencode-config", opencodeConfigHandler);
 router.get("/api/agent-config", agentConfigHandler);
 router.get("/", statusPageHandler);
+router.get("/status.json", statusJsonHandler);
 router.get("/api/catalog", catalogHandler);
 router.get("/api/models/:id+", modelDetailHandler);
 router.post("/api/context", contextHandler);

@@ -19,6 +19,7 @@ import { errorEvent, relay } from "../stream/relay.js";
 import { endCheckFor } from "../stream/stream-end.js";
 import { readHostJson } from "../upstream/answer-body.js";
 import { errorInAnswer, hostErrorToRouterError } from "../upstream/errors.js";
+import { countedInFlight, type HostRequestActivity } from "../upstream/activity.js";
 import { callHost } from "../upstream/fetch.js";
 import { firstThatAnswers } from "../upstream/failover.js";
 import { healthyFirst } from "../upstream/recent-failures.js";
@@ -84,7 +85,8 @@ export async function proxyInference(request: RouterRequest, env: Env, body: Hos
 /** The first candidate that answers gets the request; no resend once bytes went to the client (see failover.ts). */
 async function forward(request: RouterRequest, env: Env, body: HostBody, candidates: ModelRoute[], options: ProxyOptions): Promise<Response> {
   const { hostPath } = options;
-  return firstThatAnswers(request, candidates, async (route) => {
+  // Counted in flight from here until the answer has ended: the status page shows it.
+  return firstThatAnswers(request, candidates, (route) => countedInFlight(route.provider, async (activity) => {
     const hostResponse = await callHost(route.provider, env, {
       method: "POST",
       path: hostPath,
@@ -93,12 +95,13 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
       signal: request.signal,
     });
     request.log.ttfbMs = Date.now() - request.startedAt;
+    activity.answered();
     if (!hostResponse.ok) throw await hostErrorToRouterError(route.provider.id, hostResponse);
-    return answer(request, route, hostResponse, hostPath, body.assembled ? ASSEMBLED.get(hostPath) : undefined, options.readByScript);
-  });
+    return answer(request, route, hostResponse, hostPath, activity, body.assembled ? ASSEMBLED.get(hostPath) : undefined, options.readByScript);
+  }));
 }
 
-async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, hostPath: string, assembler?: () => Assembler, readByScript = false): Promise<Response> {
+async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, hostPath: string, activity: HostRequestActivity, assembler?: () => Assembler, readByScript = false): Promise<Response> {
   const headers = clientResponseHeaders(hostResponse.headers);
   headers.set("x-boocode-route", route.id);
   const isStream = (headers.get("content-type") ?? "").includes("text/event-stream");
@@ -126,20 +129,23 @@ async function answer(request: RouterRequest, route: ModelRoute, hostResponse: R
         request.log.outcome = outcome.kind;
         request.log.bytes = outcome.bytes;
         if (outcome.error) request.log.error = outcome.error.message;
-        logTokens(request, assembling ? assembling.assembler.usage : usageInTail(outcome.tail));
+        const final = assembling ? { usage: assembling.assembler.usage } : usageEventInTail(outcome.tail);
+        logTokens(request, final?.usage);
+        activity.end(final);
         writeLog(request);
       },
     });
     return new Response(body, { status: hostResponse.status, headers });
   }
-  return jsonAnswer(request, route, hostResponse, headers);
+  return jsonAnswer(request, route, hostResponse, headers, activity);
 }
 
 /**
  * The usage a stream reported in its last events (OpenAI's usage chunk, Responses' `response.completed`, Anthropic's
- * `message_delta`), read once at the end from the relay's last chunks; the stream itself is never parsed.
+ * `message_delta`) with llama-server's `timings` beside it, read once at the end from the relay's last chunks; the
+ * stream itself is never parsed.
  */
-function usageInTail(tail: Uint8Array[]): unknown {
+function usageEventInTail(tail: Uint8Array[]): { usage: unknown; timings: unknown } | undefined {
   const decoder = new TextDecoder();
   const text = tail.map((chunk) => decoder.decode(chunk, { stream: true })).join("") + decoder.decode();
   const lines = text.split("\n");
@@ -147,8 +153,8 @@ function usageInTail(tail: Uint8Array[]): unknown {
     const line = lines[i]!;
     if (!line.startsWith("data:") || !line.includes('"usage"')) continue;
     try {
-      const event = JSON.parse(line.slice(5)) as { usage?: unknown; response?: { usage?: unknown } };
-      return event.usage ?? event.response?.usage;
+      const event = JSON.parse(line.slice(5)) as { usage?: unknown; response?: { usage?: unknown }; timings?: unknown };
+      return { usage: event.usage ?? event.response?.usage, timings: event.timings };
     } catch {
       return undefined; // the event began in an earlier chunk than the tail holds
     }
@@ -169,7 +175,7 @@ function logTokens(request: RouterRequest, usage: unknown): void {
  * A whole JSON answer, read with a bound. What goes wrong here happened after the host did the work (a generation
  * may be done), so it is reported, not regenerated on another member: none of these errors is marked for failover.
  */
-async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostResponse: Response, headers: Headers): Promise<Response> {
+async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostResponse: Response, headers: Headers, activity: HostRequestActivity): Promise<Response> {
   const body = await readHostJson(route.provider.id, hostResponse, new URL(request.url).pathname);
   // A 200 that carries an error object is an error.
   if (typeof body === "object" && body !== null && "error" in body) throw errorInAnswer(route.provider.id, body);
@@ -177,6 +183,7 @@ async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostRespons
   // Responses object). Only that member is set: a tool's `input` object (Anthropic) may have a `model` of its own.
   if (typeof body === "object" && body !== null && typeof (body as { model?: unknown }).model === "string") (body as { model: string }).model = route.id;
   logTokens(request, (body as { usage?: unknown }).usage);
+  activity.end(body);
   fillOpenAiGaps(body);
   return json(body, { status: hostResponse.status, headers });
 }
