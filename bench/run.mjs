@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- --quick] [-- --out DIR]`: the router's benchmark (DESIGN §11, issue #7).
+// `npm run bench [-- --quick] [-- --out DIR]`: the router's benchmark (docs/benchmark.md).
 //
 // One client (this process: Node's fetch, undici, keep-alive) drives the same upstream five ways, interleaved round by
 // round so machine noise hits all alike:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the agent CLIs the e2e tier drives (opencode, Claude Code, Codex CLI) into .cache/agents, from the npm
-# registry, pinned to the versions measured in ../shared/reference (opencode.md, agents.md). Kept out of
+# registry, pinned to the versions the e2e tier was verified with. Kept out of
 # package.json: they are ~300 MB of native binaries that `npm install && npm test` users never need.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the e2e status-page test (issue 5): Debian's `chromium` package. Needs root (or sudo);
+# Headless Chromium for the e2e status-page test: Debian's `chromium` package. Needs root (or sudo);
 # does nothing when a chromium binary is already there. CHROMIUM=/path/to/binary makes the test use another one.
 set -euo pipefail
 if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then

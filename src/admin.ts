@@ -1,5 +1,5 @@
 /**
- * Admin-only host endpoints (DESIGN §7): llama-server's state-changing endpoints are never reachable through the
+ * Admin-only host endpoints (docs/security.md): llama-server's state-changing endpoints are never reachable through the
  * inference surface; they are forwarded only from these routes, only to a configured provider, and only when the
  * request ALSO carries `x-boocode-admin-key` matching `ROUTER_ADMIN_KEY` (no key configured: admin is off).
  *
@@ -16,9 +16,9 @@
 import * as z from "zod";
 import { matchesAny } from "./auth.js";
 import { liveConfig } from "./config/load.js";
-import type { Handler, RouterRequest } from "./context.js";
+import type { Handler, RouterRequest } from "./request-context.js";
 import type { Env } from "./env.js";
-import { RouterError, badRequest, notFound } from "./errors.js";
+import { badRequest, forbidden, notFound, RouterError } from "./errors.js";
 import { maxBodyBytes, readJsonBody } from "./http.js";
 import { clientResponseHeaders } from "./upstream/headers.js";
 import { hostErrorToRouterError } from "./upstream/errors.js";
@@ -29,10 +29,10 @@ export const ADMIN_KEY_HEADER = "x-boocode-admin-key";
 /** Throws 403 unless admin is configured and the request carries its key (compared in constant time). */
 export async function requireAdmin(request: Request, env: Env): Promise<void> {
   const configured = typeof env.ROUTER_ADMIN_KEY === "string" ? env.ROUTER_ADMIN_KEY.trim() : "";
-  if (!configured) throw new RouterError(403, "admin endpoints are off: set ROUTER_ADMIN_KEY to enable them", "permission_error", "admin_disabled");
+  if (!configured) throw forbidden("admin endpoints are off: set ROUTER_ADMIN_KEY to enable them", "admin_disabled");
   const presented = request.headers.get(ADMIN_KEY_HEADER)?.trim();
   if (!presented || !(await matchesAny(presented, [configured]))) {
-    throw new RouterError(403, `this endpoint needs the admin key in ${ADMIN_KEY_HEADER}`, "permission_error", "admin_key_required");
+    throw forbidden(`this endpoint needs the admin key in ${ADMIN_KEY_HEADER}`, "admin_key_required");
   }
 }
 

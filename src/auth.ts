@@ -5,7 +5,7 @@
  * localhost or an IP address are answered, so a web page cannot reach the router through a rebound DNS name.
  */
 import type { Env } from "./env.js";
-import { RouterError, unauthorized } from "./errors.js";
+import { misconfigured, RouterError, unauthorized } from "./errors.js";
 import { authOff, clientKeys, isLoopbackOrIpHost, settingsProblem } from "./settings.js";
 
 export type AuthMode = "keys" | "off" | "closed";
@@ -21,7 +21,7 @@ export function authMode(env: Env): AuthMode {
  */
 export function checkSettingsAndHost(request: Request, env: Env): void {
   const problem = settingsProblem(env);
-  if (problem) throw new RouterError(500, `this router is misconfigured: ${problem}`, "api_error", "router_misconfigured");
+  if (problem) throw misconfigured(problem);
   if (authOff(env) && !isLoopbackOrIpHost(new URL(request.url).hostname)) {
     throw new RouterError(
       403,

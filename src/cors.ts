@@ -5,7 +5,7 @@
  * through a router on localhost with auth off (a cross-site "simple" POST needs no preflight, but it carries Origin).
  */
 import type { Env } from "./env.js";
-import { RouterError } from "./errors.js";
+import { forbidden } from "./errors.js";
 import { authOff, corsOrigins, isLoopbackOrIpHost } from "./settings.js";
 
 /** Request headers a browser app may send (the OpenAI and Anthropic SDKs' own, and the session headers). */
@@ -49,7 +49,7 @@ export function checkOrigin(request: Request, env: Env): string | undefined {
   // (The Host check in src/auth.ts refuses such requests earlier; this stays correct on its own.)
   if (origin.toLowerCase() === own.origin && (!authOff(env) || isLoopbackOrIpHost(own.hostname))) return undefined;
   if (corsOrigins(env).has(origin.toLowerCase())) return origin;
-  throw new RouterError(403, "this origin may not call the router: add it to ROUTER_CORS_ORIGINS", "permission_error", "cors_origin_not_allowed");
+  throw forbidden("this origin may not call the router: add it to ROUTER_CORS_ORIGINS", "cors_origin_not_allowed");
 }
 
 /** The answer to an allowed preflight (`OPTIONS` with `Access-Control-Request-Method`). */

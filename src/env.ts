@@ -1,4 +1,4 @@
-/** Worker bindings (wrangler.toml) and settings (DESIGN §13). Upstream secrets are looked up by the names the config gives. */
+/** Worker bindings (wrangler.toml) and settings (README, "Settings and secrets"). Upstream secrets are looked up by the names the config gives. */
 export interface Env {
   /** KV copy of the providers config under the key `llama-providers.json`; wins over the bundled file when valid. */
   LLAMA_PROVIDERS?: KVNamespace;

@@ -1,5 +1,5 @@
 /**
- * One error shape everywhere (DESIGN §6): `{"error":{"message","type","param","code"}}` with all four keys present,
+ * One error shape everywhere (docs/api.md, "Errors"): `{"error":{"message","type","param","code"}}` with all four keys present,
  * as OpenAI's published `ErrorResponse` schema requires. Clients written against the OpenAI API read
  * `body.error.message`, so the envelope never degrades to a bare string. Handlers throw {@link RouterError};
  * {@link errorResponse} renders it in one place.
@@ -68,6 +68,21 @@ export const hostUnreachable = (message: string, internal?: unknown) =>
   new RouterError(502, message, "upstream_error", "host_unreachable", null, {}, internal);
 export const badUpstream = (message: string, internal?: unknown) => new RouterError(502, message, "upstream_error", "bad_upstream_response", null, {}, internal);
 export const upstreamTimeout = (message: string) => new RouterError(504, message, "timeout_error", "upstream_timeout");
+export const ambiguousModel = (message: string, candidates: string[]) =>
+  new RouterError(400, message, "invalid_request_error", "ambiguous_model", "model", { candidates });
+export const forbidden = (message: string, code: string) => new RouterError(403, message, "permission_error", code);
+export const methodNotAllowed = (message: string) => new RouterError(405, message, "invalid_request_error", "method_not_allowed");
+export const tooLarge = (message: string) => new RouterError(413, message, "invalid_request_error", "request_too_large");
+/** The client went away: not a router failure (nginx's 499; an aborted host call must not become a 500). */
+export const clientClosed = (message: string) => new RouterError(499, message, "api_error", "client_closed");
+/** A setting this router cannot run with safely; the message says what to change. */
+export const misconfigured = (problem: string) => new RouterError(500, `this router is misconfigured: ${problem}`, "api_error", "router_misconfigured");
+/** The host (or its stream) failed in a way the `code` names; `internal` is logged, never sent. */
+export const upstreamError = (message: string, code: string, internal?: unknown) => new RouterError(502, message, "upstream_error", code, null, {}, internal);
+export const unavailable = (message: string, code: string, extra?: Record<string, unknown>) =>
+  new RouterError(503, message, "service_unavailable_error", code, null, extra);
+/** A deadline passed: the host's (504) or, with 408, the client's. */
+export const timedOut = (message: string, code: string, status: 504 | 408 = 504) => new RouterError(status, message, "timeout_error", code);
 
 /** Renders any thrown value; unknown errors become a generic 500 and their detail goes to the log only. */
 export function toRouterError(err: unknown): RouterError {

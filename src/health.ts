@@ -1,7 +1,7 @@
 /** `GET /health` (no auth): liveness, which config is live and why, and the auth mode. Never a secret. */
 import { authMode } from "./auth.js";
 import { liveConfig } from "./config/load.js";
-import type { Handler } from "./context.js";
+import type { Handler } from "./request-context.js";
 import { toRouterError } from "./errors.js";
 import { json } from "./http.js";
 import { redactSecrets } from "./secrets.js";

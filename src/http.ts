@@ -1,7 +1,7 @@
 /** Small HTTP helpers shared by every route: bounded JSON bodies, JSON answers. */
 import type { z } from "zod";
 import { declaredLength, readAtMost } from "./bounded-read.js";
-import { RouterError, badRequest } from "./errors.js";
+import { badRequest, tooLarge } from "./errors.js";
 import { describeJsonSyntaxError } from "./json-syntax.js";
 
 /**
@@ -19,15 +19,14 @@ export function json(value: unknown, init: ResponseInit = {}): Response {
   return new Response(JSON.stringify(value), { ...init, headers });
 }
 
-const tooLarge = (limit: number) =>
-  new RouterError(413, `request body is larger than the router's limit of ${limit} bytes`, "invalid_request_error", "request_too_large");
+const overLimit = (limit: number) => tooLarge(`request body is larger than the router's limit of ${limit} bytes`);
 
 /** Reads the body as text, refusing (413) anything over `limit` bytes without buffering more than the limit. */
 export async function readBodyText(request: Request, limit: number): Promise<string> {
   const declared = declaredLength(request.headers);
-  if (declared !== undefined && declared > limit) throw tooLarge(limit);
+  if (declared !== undefined && declared > limit) throw overLimit(limit);
   const { bytes, complete } = await readAtMost(request.body, limit, declared);
-  if (!complete) throw tooLarge(limit);
+  if (!complete) throw overLimit(limit);
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {

@@ -1,4 +1,4 @@
-/** Log lines that are not a request's own line (src/context.ts writes those): one JSON object, secrets redacted. */
+/** Log lines that are not a request's own line (src/request-context.ts writes those): one JSON object, secrets redacted. */
 import { redactSecrets } from "./secrets.js";
 
 export function logEvent(level: "error" | "warn", message: string, cause?: unknown): void {

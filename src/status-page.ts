@@ -11,7 +11,7 @@
  */
 import { authMode, matchesAny, presentedKey } from "./auth.js";
 import { liveConfig } from "./config/load.js";
-import type { Handler } from "./context.js";
+import type { Handler } from "./request-context.js";
 import type { Env } from "./env.js";
 import { json } from "./http.js";
 import { clientKeys } from "./settings.js";

@@ -8,7 +8,7 @@
 import { authMode } from "../auth.js";
 import { buildCatalog, type Catalog } from "../catalog/catalog.js";
 import { liveConfig } from "../config/load.js";
-import type { Handler } from "../context.js";
+import type { Handler } from "../request-context.js";
 import type { Env } from "../env.js";
 import { NO_SUCH_MODEL, badRequest, modelNotFound } from "../errors.js";
 import { json } from "../http.js";

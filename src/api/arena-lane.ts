@@ -4,7 +4,7 @@
  * closed by exactly one `event: result` frame, whether it finished, failed before answering or broke off midway.
  * Pull-based: one read of the host at a time, when the merged stream asks for it.
  */
-import { RouterError, badUpstream, type ErrorBody } from "../errors.js";
+import { badUpstream, clientClosed, RouterError, upstreamError, type ErrorBody } from "../errors.js";
 import { redactSecrets } from "../secrets.js";
 import { SseDecoder, type SseEvent } from "../stream/sse-decoder.js";
 
@@ -74,7 +74,7 @@ export class ArenaLane {
         if (this.#error) break;
       }
       // The relay already reports a cut stream with an error event; this holds for any stream the lane reads.
-      if (done && !this.#sawDone) this.#error ??= new RouterError(502, "the model's stream ended before the answer was complete", "upstream_error", "upstream_stream_broken").body();
+      if (done && !this.#sawDone) this.#error ??= upstreamError("the model's stream ended before the answer was complete", "upstream_stream_broken").body();
       if (this.#error) this.#reader.cancel().catch(() => {});
       return this.#error || done ? this.#finish(frames) : { frames, done: false };
     } catch (err) {
@@ -96,7 +96,7 @@ export class ArenaLane {
     const isStream = (response.headers.get("content-type") ?? "").includes("text/event-stream");
     if (!isStream || !response.body || this.#abort.signal.aborted) {
       await response.body?.cancel();
-      throw this.#abort.signal.aborted ? new RouterError(499, "the client went away", "api_error", "client_closed") : badUpstream("the host answered without streaming");
+      throw this.#abort.signal.aborted ? clientClosed("the client went away") : badUpstream("the host answered without streaming");
     }
     return response.body.getReader();
   }

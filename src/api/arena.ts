@@ -8,12 +8,13 @@
  * `arenaIndex`, same request id), so one failing model yields its `result` with `error` while the others go on.
  */
 import * as z from "zod";
-import type { Handler, RouterRequest } from "../context.js";
-import { writeLog } from "../context.js";
+import type { Handler, RouterRequest } from "../request-context.js";
+import { writeLog } from "../request-context.js";
 import type { Env } from "../env.js";
 import { maxBodyBytes, readJsonBody } from "../http.js";
-import { hostBody, type HostBody } from "../v1/host-body.js";
-import { InferenceBodySchema, proxyInference } from "../v1/inference.js";
+import { InferenceBodySchema } from "../inference/body.js";
+import { hostBody, type HostBody } from "../inference/host-body.js";
+import { proxyInference } from "../inference/proxy.js";
 import { ArenaLane } from "./arena-lane.js";
 import { mergeLanes } from "./arena-stream.js";
 

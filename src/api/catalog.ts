@@ -1,10 +1,10 @@
 /**
  * `GET /api/catalog[?live=false]`: every provider with its health and every model with its effective window
- * (DESIGN §5). `live=false` answers from the config alone, probing nothing (status `unknown`).
+ * (the app API, docs/api.md). `live=false` answers from the config alone, probing nothing (status `unknown`).
  */
 import { buildCatalog } from "../catalog/catalog.js";
 import { liveConfig } from "../config/load.js";
-import type { Handler } from "../context.js";
+import type { Handler } from "../request-context.js";
 import { badRequest } from "../errors.js";
 import { json } from "../http.js";
 

@@ -5,12 +5,12 @@
  * `usage` in every non-streaming answer, and a stream is asked for its final usage chunk.
  */
 import * as z from "zod";
-import type { Handler, RouterRequest } from "../context.js";
+import type { Handler, RouterRequest } from "../request-context.js";
 import type { Env } from "../env.js";
 import { maxBodyBytes, readJsonBody } from "../http.js";
-import type { HostBody } from "../v1/host-body.js";
-import { forHost, proxyInference } from "../v1/inference.js";
-import { ChatBodySchema as ChatCompletionsBodySchema } from "../v1/request-schemas.js";
+import { ChatBodySchema as ChatCompletionsBodySchema } from "../inference/body.js";
+import type { HostBody } from "../inference/host-body.js";
+import { forHost, proxyInference } from "../inference/proxy.js";
 
 export const PURPOSES = ["chat", "compaction", "task", "arena"] as const;
 

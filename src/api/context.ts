@@ -8,11 +8,11 @@
 import * as z from "zod";
 import { catalogFor } from "../catalog/catalog.js";
 import { liveConfig } from "../config/load.js";
-import type { Handler } from "../context.js";
+import type { Handler } from "../request-context.js";
 import { badUpstream } from "../errors.js";
 import { json, maxBodyBytes, readJsonBody } from "../http.js";
-import { InferenceBodySchema } from "../v1/inference.js";
-import { withModelHost } from "./model-host.js";
+import { InferenceBodySchema } from "../inference/body.js";
+import { withModelHost } from "../inference/model-host.js";
 
 const ContextBodySchema = z.looseObject({
   model: InferenceBodySchema.shape.model,

@@ -8,7 +8,7 @@
 import { slotUse } from "../catalog/catalog.js";
 import { decodeModelParam, lookUpModel } from "../catalog/lookup.js";
 import { liveConfig } from "../config/load.js";
-import type { Handler } from "../context.js";
+import type { Handler } from "../request-context.js";
 import { json } from "../http.js";
 import { probeModelInfo } from "../upstream/discovery.js";
 

@@ -4,11 +4,11 @@
  * host knows (`add_special`, `parse_special`, `with_pieces`) pass through.
  */
 import * as z from "zod";
-import type { Handler } from "../context.js";
+import type { Handler } from "../request-context.js";
 import { badUpstream } from "../errors.js";
 import { json, maxBodyBytes, readJsonBody } from "../http.js";
-import { InferenceBodySchema } from "../v1/inference.js";
-import { withModelHost } from "./model-host.js";
+import { InferenceBodySchema } from "../inference/body.js";
+import { withModelHost } from "../inference/model-host.js";
 
 const TokenizeBodySchema = z.looseObject({ model: InferenceBodySchema.shape.model, content: z.string() });
 const DetokenizeBodySchema = z.looseObject({ model: InferenceBodySchema.shape.model, tokens: z.array(z.number().int().nonnegative()) });

@@ -5,9 +5,9 @@
  */
 import type { ProvidersConfig } from "../config/schema.js";
 import type { Env } from "../env.js";
-import { NO_SUCH_MODEL, RouterError, hostUnreachable, modelNotFound } from "../errors.js";
+import { hostUnreachable, modelNotFound, NO_SUCH_MODEL, RouterError, timedOut, unavailable, upstreamError } from "../errors.js";
 import type { ModelRoute } from "../resolver/resolve.js";
-import { resolveRequestModel } from "../v1/resolve-request.js";
+import { resolveRequestModel } from "../inference/candidates.js";
 import { catalogFor, type Catalog, type CatalogModel, type CatalogProvider } from "./catalog.js";
 
 export interface CatalogLookup {
@@ -43,8 +43,8 @@ export async function lookUpModel(config: ProvidersConfig, env: Env, id: string)
 function whyUnknown(provider: CatalogProvider | undefined): RouterError {
   if (!provider || provider.status === "online" || provider.status === "unknown") return modelNotFound(NO_SUCH_MODEL);
   const why = provider.error ?? `provider "${provider.id}" is ${provider.status}`;
-  if (provider.status === "unauthorized") return new RouterError(502, why, "upstream_error", "upstream_unauthorized");
-  if (provider.status === "loading") return new RouterError(503, why, "service_unavailable_error", "host_loading");
-  if (provider.reason === "timeout") return new RouterError(504, why, "timeout_error", "upstream_timeout");
+  if (provider.status === "unauthorized") return upstreamError(why, "upstream_unauthorized");
+  if (provider.status === "loading") return unavailable(why, "host_loading");
+  if (provider.reason === "timeout") return timedOut(why, "upstream_timeout");
   return hostUnreachable(why);
 }

@@ -1,5 +1,5 @@
 /**
- * The providers authority (DESIGN §3, decision D-1): one zod schema for `data/llama-providers.json`.
+ * The providers authority: one zod schema for `data/llama-providers.json`.
  * The field names are a contract shared with the app's Node server and BooCoder, so the object
  * schemas are strict: an unknown key is a typo that would otherwise be silently ignored.
  *

@@ -1,5 +1,5 @@
 /**
- * Composite model ids (DESIGN §4, decision D-2): `provider/model`, split at the FIRST `/` because the model part
+ * Composite model ids: `provider/model`, split at the FIRST `/` because the model part
  * may itself contain `/` or `:` (llama-server router mode names like `org/repo-GGUF:Q4_K_M`).
  */
 

@@ -1,5 +1,5 @@
 /**
- * Non-streaming answers, assembled from a stream (issue #6, reference/workers.md): llama-server cancels a request
+ * Non-streaming answers, assembled from a stream (docs/architecture.md, "Invariants"): llama-server cancels a request
  * only when a write to its client fails, and workerd notices a client that left only when it writes to it. So for a
  * non-streaming chat or completion the router asks the host for a STREAM, builds the OpenAI JSON itself, and while
  * tokens arrive it writes a space now and then (JSON allows leading whitespace; every OpenAI client parses it). Each
@@ -7,7 +7,7 @@
  * long generation clear of Cloudflare's 100-second limit on a silent origin. Once a space was sent the status is 200:
  * a failure after that is reported as the body `{"error":{...}}`.
  */
-import { RouterError, badUpstream } from "../errors.js";
+import { badUpstream, RouterError, upstreamError } from "../errors.js";
 import { SseDecoder } from "./sse-decoder.js";
 
 /** How often, at most, a space is written while the host generates. */
@@ -140,7 +140,7 @@ export class AssembleTransform {
     this.#take(this.#decoder.flush());
     // A host that closed cleanly but early (no [DONE], no finish reason) sent a cut answer: never pass it as whole.
     if (!this.#sawDone && !this.assembler.finished) {
-      throw new RouterError(502, "the host's stream ended before the answer was complete", "upstream_error", "upstream_stream_broken");
+      throw upstreamError("the host's stream ended before the answer was complete", "upstream_stream_broken");
     }
     return new TextEncoder().encode(JSON.stringify(this.assembler.result(this.model)));
   }

@@ -13,7 +13,7 @@
  * chunk, however long the event. An event longer than MAX_EVENT_BYTES ends the stream with an error rather than
  * being passed on unrewritten (it would name the host's model).
  */
-import { RouterError } from "../errors.js";
+import { upstreamError } from "../errors.js";
 import { MAX_EVENT_BYTES, isBlank, lastEventEnd } from "./sse-frames.js";
 
 const QUOTE = 0x22;
@@ -63,7 +63,7 @@ export class ModelRewriter {
   /** End of the stream: nothing may be left but blank lines; a half-sent event is an error, never passed on. */
   flush(): Uint8Array {
     const rest = this.#heldBytes ? this.#takeHeld(EMPTY) : EMPTY;
-    if (!isBlank(rest)) throw new RouterError(502, "the host's stream ended in the middle of an event", "upstream_error", "upstream_stream_broken");
+    if (!isBlank(rest)) throw upstreamError("the host's stream ended in the middle of an event", "upstream_stream_broken");
     return EMPTY;
   }
 
@@ -72,7 +72,7 @@ export class ModelRewriter {
     if (this.#heldBytes > MAX_EVENT_BYTES) {
       this.#held = [];
       this.#heldBytes = 0;
-      throw new RouterError(502, `the host sent an event longer than ${MAX_EVENT_BYTES} bytes; the stream was ended`, "upstream_error", "upstream_event_too_large");
+      throw upstreamError(`the host sent an event longer than ${MAX_EVENT_BYTES} bytes; the stream was ended`, "upstream_event_too_large");
     }
     this.#held.push(bytes);
   }

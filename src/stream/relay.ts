@@ -12,7 +12,7 @@
  * than a JS `ReadableStream` pull source or a `pipeThrough(TransformStream)`. Outside workerd (unit tests in Node) a
  * standard identity TransformStream plays the same part.
  */
-import { RouterError, errorPayload, toRouterError, type ErrorDialect } from "../errors.js";
+import { errorPayload, RouterError, timedOut, toRouterError, upstreamError, type ErrorDialect } from "../errors.js";
 import type { EndCheck } from "./stream-end.js";
 
 export interface RelayOptions {
@@ -118,12 +118,12 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
     }
     idleTimer = undefined;
     if (waiting === ON_HOST) {
-      idleError = new RouterError(504, `the host sent nothing for ${idleMs} ms; the stream was ended`, "timeout_error", "upstream_idle_timeout");
+      idleError = timedOut(`the host sent nothing for ${idleMs} ms; the stream was ended`, "upstream_idle_timeout");
       reader.cancel(idleError).catch(() => {});
       idleTimer = setTimeout(watchIdle, idleMs); // the error event must reach the client within idleMs too
       return;
     }
-    const stalled = new RouterError(408, `the client read nothing for ${idleMs} ms; the stream was cut`, "timeout_error", "client_stalled");
+    const stalled = timedOut(`the client read nothing for ${idleMs} ms; the stream was cut`, "client_stalled", 408);
     if (end({ kind: "stalled", error: stalled })) {
       reader.cancel(stalled).catch(() => {});
       cut(stalled);
@@ -161,18 +161,18 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
       const rest = options.transform?.flush();
       if (rest?.length) await write(rest);
       const verdict = options.endCheck?.(tail.at(-1)) ?? "whole";
-      if (verdict === "cut") throw new RouterError(502, "the host's stream ended before the answer was complete", "upstream_error", "upstream_stream_broken");
+      if (verdict === "cut") throw upstreamError("the host's stream ended before the answer was complete", "upstream_stream_broken");
       waiting = ON_CLIENT;
       waitStarted = Date.now();
       await writer.close().catch((err) => Promise.reject(new ClientWriteFailed("the client stopped reading", { cause: err })));
-      if (verdict === "host_error") end({ kind: "error", error: new RouterError(502, "the host ended its stream with an error event", "upstream_error", "upstream_error_event") });
+      if (verdict === "host_error") end({ kind: "error", error: upstreamError("the host ended its stream with an error event", "upstream_error_event") });
       else end({ kind: "complete" });
     } catch (err) {
       if (ended) return; // the client left or was cut: nobody reads any more
       if (err instanceof ClientWriteFailed) return clientGone(err.cause);
       // A half-received event is dropped, not flushed: the client gets whole events, then the error.
       const error =
-        idleError ?? (err instanceof RouterError ? err : new RouterError(502, "the host's stream broke off before it was complete", "upstream_error", "upstream_stream_broken", null, {}, err));
+        idleError ?? (err instanceof RouterError ? err : upstreamError("the host's stream broke off before it was complete", "upstream_stream_broken", err));
       reader.cancel(error).catch(() => {});
       try {
         // Timed like any write: a client that never reads cannot hold this relay (and its log line) forever.

@@ -7,7 +7,7 @@
  * a list and joined (and decoded) once, when the line ends, so the work per chunk is proportional to the chunk
  * however long the line. An event longer than MAX_EVENT_BYTES is refused rather than held.
  */
-import { RouterError } from "../errors.js";
+import { upstreamError } from "../errors.js";
 import { CR, LF, MAX_EVENT_BYTES } from "./sse-frames.js";
 
 export interface SseEvent {
@@ -98,7 +98,7 @@ export class SseDecoder {
   #checkSize(): void {
     if (this.#eventBytes + this.#heldBytes <= MAX_EVENT_BYTES) return;
     this.flush();
-    throw new RouterError(502, `the host sent an event longer than ${MAX_EVENT_BYTES} bytes`, "upstream_error", "upstream_event_too_large");
+    throw upstreamError(`the host sent an event longer than ${MAX_EVENT_BYTES} bytes`, "upstream_event_too_large");
   }
 
   #line(line: string, events: SseEvent[]): void {

@@ -3,7 +3,7 @@
  * clearly (502 `upstream_response_too_large`) instead of filling the isolate, whose 128 MB every stream shares.
  */
 import { declaredLength, readAtMost } from "../bounded-read.js";
-import { RouterError, badUpstream } from "../errors.js";
+import { badUpstream, upstreamError } from "../errors.js";
 
 /** Non-streamed answers: chat/messages/responses objects are small; 8 MiB is ~400 embeddings of 1,024 dimensions. */
 export const ANSWER_MAX_BYTES = 8 * 1024 * 1024;
@@ -12,7 +12,7 @@ export const ANSWER_MAX_BYTES = 8 * 1024 * 1024;
 export async function readHostJson(providerId: string, response: Response, what: string, limit = ANSWER_MAX_BYTES): Promise<unknown> {
   const { bytes, complete } = await readAtMost(response.body, limit, declaredLength(response.headers));
   if (!complete) {
-    throw new RouterError(502, `provider "${providerId}" answered ${what} with more than ${limit} bytes, more than the router reads`, "upstream_error", "upstream_response_too_large");
+    throw upstreamError(`provider "${providerId}" answered ${what} with more than ${limit} bytes, more than the router reads`, "upstream_response_too_large");
   }
   try {
     return JSON.parse(new TextDecoder().decode(bytes));

@@ -8,7 +8,7 @@
  * wrong, something the client cannot fix and another member may not share.
  */
 import { readAtMost } from "../bounded-read.js";
-import { RouterError, badUpstream } from "../errors.js";
+import { badUpstream, RouterError, upstreamError } from "../errors.js";
 
 /** The most of a host's error body the router reads; llama-server's errors are a few hundred bytes. */
 export const ERROR_BODY_MAX_BYTES = 64 * 1024;
@@ -25,14 +25,14 @@ export async function hostErrorToRouterError(providerId: string, response: Respo
   const { status } = response;
   const read = await readAtMost(response.body, ERROR_BODY_MAX_BYTES).catch(() => ({ bytes: new Uint8Array(0), complete: true }));
   if (status === 401 || status === 403) {
-    return hostDown(new RouterError(502, `provider "${providerId}" refused the router's credentials (HTTP ${status}); check its auth secrets`, "upstream_error", "upstream_unauthorized"));
+    return hostDown(upstreamError(`provider "${providerId}" refused the router's credentials (HTTP ${status}); check its auth secrets`, "upstream_unauthorized"));
   }
   const downIfGateway = (error: RouterError) => (HOST_DOWN_STATUSES.has(status) ? hostDown(error) : error);
   if (!read.complete) return downIfGateway(badUpstream(`provider "${providerId}" answered HTTP ${status} with an error body over ${ERROR_BODY_MAX_BYTES} bytes`));
   const text = new TextDecoder().decode(read.bytes);
   const hostError = parseHostError(text);
   if (!hostError) {
-    return hostDown(new RouterError(502, `provider "${providerId}" is down or not a llama-server (HTTP ${status}, non-JSON answer)`, "upstream_error", "host_unreachable", null, {}, text.slice(0, 300)));
+    return hostDown(upstreamError(`provider "${providerId}" is down or not a llama-server (HTTP ${status}, non-JSON answer)`, "host_unreachable", text.slice(0, 300)));
   }
   return downIfGateway(fromHostError(providerId, status >= 400 && status <= 599 ? status : 502, hostError));
 }

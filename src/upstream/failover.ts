@@ -5,8 +5,8 @@
  * request (a 4xx, or llama-server's own JSON 500 about a template: every member would say the same, and the host is
  * alive). Failures are remembered briefly (recent-failures.ts); every member down is one 503 naming what was tried.
  */
-import type { RouterRequest } from "../context.js";
-import { RouterError } from "../errors.js";
+import type { RouterRequest } from "../request-context.js";
+import { RouterError, unavailable } from "../errors.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { markFailed, markHealthy } from "./recent-failures.js";
 
@@ -26,7 +26,7 @@ export async function firstThatAnswers<T>(request: RouterRequest, candidates: Mo
   }
   if (failures.length === 1) throw failures[0]!.error;
   const tried = failures.map((f) => `${f.route.id}: ${f.error.message}`).join("; ");
-  throw new RouterError(503, `every member of the pool failed: ${tried}`, "service_unavailable_error", "no_available_host", null, {
+  throw unavailable(`every member of the pool failed: ${tried}`, "no_available_host", {
     tried: failures.map((f) => ({ model: f.route.id, status: f.error.status, code: f.error.code })),
   });
 }

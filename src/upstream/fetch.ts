@@ -6,7 +6,7 @@
  */
 import type { Provider } from "../config/schema.js";
 import type { Env } from "../env.js";
-import { RouterError, hostUnreachable, upstreamTimeout } from "../errors.js";
+import { hostUnreachable, timedOut, upstreamTimeout } from "../errors.js";
 import { watchConnect } from "./connect-watch.js";
 import { hostDown } from "./errors.js";
 import { hostRequestHeaders, hostUrl, providerAuthHeaders } from "./headers.js";
@@ -69,4 +69,4 @@ function requestBody(body: string | Uint8Array[] | undefined): BodyInit | undefi
 }
 
 const connectTimeout = (provider: Provider, connectMs: number) =>
-  hostDown(new RouterError(504, `provider "${provider.id}" accepted no connection within ${connectMs} ms (no answer, and no answer to GET /health)`, "timeout_error", "connect_timeout"));
+  hostDown(timedOut(`provider "${provider.id}" accepted no connection within ${connectMs} ms (no answer, and no answer to GET /health)`, "connect_timeout"));

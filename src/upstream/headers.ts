@@ -5,7 +5,7 @@
  */
 import type { Provider } from "../config/schema.js";
 import type { Env } from "../env.js";
-import { RouterError } from "../errors.js";
+import { misconfigured, upstreamError } from "../errors.js";
 import { shortSecretProblem } from "../settings.js";
 import { hostDown } from "./errors.js";
 
@@ -42,11 +42,11 @@ export function providerAuthHeaders(provider: Provider, env: Env): [string, stri
     const value = env[name];
     if (typeof value !== "string" || value === "") {
       // The router's setup for this host, not the request: another pool member may be configured right.
-      throw hostDown(new RouterError(502, `provider "${provider.id}" needs the secret ${name}, which is not set on this router`, "upstream_error", "missing_secret"));
+      throw hostDown(upstreamError(`provider "${provider.id}" needs the secret ${name}, which is not set on this router`, "missing_secret"));
     }
     // A secret too short to redact is never sent: a host echoing it back would leak it.
     const tooShort = shortSecretProblem(name, value);
-    if (tooShort) throw new RouterError(500, `this router is misconfigured: ${tooShort}`, "api_error", "router_misconfigured");
+    if (tooShort) throw misconfigured(tooShort);
     return value;
   };
   const headers: [string, string][] = [];

@@ -6,7 +6,7 @@
  */
 import { buildCatalog, type CatalogModel } from "../catalog/catalog.js";
 import { liveConfig } from "../config/load.js";
-import type { Handler } from "../context.js";
+import type { Handler } from "../request-context.js";
 import { decodeModelParam, lookUpModel } from "../catalog/lookup.js";
 import { json } from "../http.js";
 

@@ -88,7 +88,7 @@ export default async function setup(project: TestProject) {
   return async () => {
     await router.stop();
     await Promise.all([hostA.stop(), hostB.stop(), hostR.stop(), hostS.stop()]);
-    // DESIGN §7: no secret in any log line. The router's whole output of the run (every request of every suite,
+    // No secret in any log line. The router's whole output of the run (every request of every suite,
     // agents included) must not hold the client key or the host key.
     const output = readFileSync(routerLogPath(stateDir), "utf8");
     const leaked = Object.entries({ clientKey: E2E.clientKey, hostKey: E2E.hostKey }).filter(([, value]) => output.includes(value));

@@ -172,7 +172,7 @@ describe("POST /api/arena", () => {
     const forever = Array.from({ length: 10_000 }, () => EVENTS[1]!);
     hosts = fakeHosts(Object.fromEntries([0, 1, 2].map((i) => [`${h[i]}/v1/chat/completions`, paced(0, 20, forever, () => cancelled.add(i))])));
     // The Worker's own fetch, in this isolate: the pool's SELF hop does not pass a reader's cancel on to the Worker's
-    // stream (workerd itself does, at its next write: reference/workers.md). What is tested here is what the
+    // stream (workerd itself does, at its next write to the client). What is tested here is what the
     // Arena does when its stream is cancelled.
     const request = new Request("https://router.test/api/arena", {
       method: "POST",

@@ -64,6 +64,22 @@ describe("bad requests", () => {
     expect(detail.headers.get("allow")).toBe("GET");
     await expectError(detail, 405, { code: "method_not_allowed" });
   });
+
+  it("the 405 and its Allow header come from the route table, admin routes included", async () => {
+    const cases: [string, string, string][] = [
+      ["GET", "/admin/h/props", "POST"],
+      ["PUT", "/admin/h/lora-adapters", "GET, POST"],
+      ["GET", "/admin/h/slots/0", "POST"],
+      ["POST", "/status.json", "GET"],
+      ["DELETE", "/v1/models/h/org/repo:Q4", "GET"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await call(path, { method });
+      expect([res.status, res.headers.get("allow")], `${method} ${path}`).toEqual([405, allow]);
+      await expectError(res, 405, { code: "method_not_allowed" });
+    }
+    await expectError(await call("/admin/h/nope"), 404, { code: "not_found" });
+  });
 });
 
 describe("host failures before the answer", () => {

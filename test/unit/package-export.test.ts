@@ -1,5 +1,5 @@
 // The resolver is importable from plain Node 20 as `boocode-router/resolver` (compiled JS + types via "exports"),
-// which is how the app's server and BooCoder share it (C5). Runs a real `node` process, not vitest's transform.
+// which is how the app's server and BooCoder share it. Runs a real `node` process, not vitest's transform.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";

@@ -18,7 +18,7 @@ const errorOf = (input: unknown): ProvidersConfigError => {
 };
 
 describe("providers config schema", () => {
-  it("accepts the DESIGN §3 example and applies defaults", () => {
+  it("accepts the README example and applies defaults", () => {
     const config = parseProvidersConfig(TWO_HOSTS);
     expect(config.providers.map((p) => p.id)).toEqual(["gpu", "laptop", "edge"]);
     expect(config.providers[1]!.timeouts).toEqual({ connectMs: 5000, firstByteMs: 300000, idleMs: 120000 });

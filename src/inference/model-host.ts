@@ -3,19 +3,15 @@
  * model is resolved by the one resolver and ordered for the request's session exactly as inference is, then asked
  * of the first candidate that answers. So a count comes from the host, and the tokenizer, that would serve the chat.
  */
-import { liveConfig } from "../config/load.js";
-import type { RouterRequest } from "../context.js";
 import type { Env } from "../env.js";
 import { badUpstream } from "../errors.js";
-import { readHostJson } from "../upstream/answer-body.js";
-import { orderForSession } from "../resolver/affinity.js";
+import type { RouterRequest } from "../request-context.js";
 import type { ModelRoute } from "../resolver/resolve.js";
+import { readHostJson } from "../upstream/answer-body.js";
 import { hostErrorToRouterError } from "../upstream/errors.js";
 import { firstThatAnswers } from "../upstream/failover.js";
 import { callHost } from "../upstream/fetch.js";
-import { healthyFirst } from "../upstream/recent-failures.js";
-import { resolveRequestModel } from "../v1/resolve-request.js";
-import { sessionKey } from "../v1/session.js";
+import { candidatesFor } from "./candidates.js";
 
 export interface ModelHost {
   route: ModelRoute;
@@ -27,13 +23,11 @@ export interface ModelHost {
 }
 
 /**
- * Runs `ask` against the model's host, with the same candidate order and failover as inference (failover.ts): a
- * host that failed before answering or answered 5xx passes to the next pool member; a 4xx is final.
+ * Runs `ask` against the model's host, with the same candidates and failover as inference (failover.ts): a host that
+ * failed before answering passes to the next pool member; the host's own verdict on the request is final.
  */
 export async function withModelHost<T>(request: RouterRequest, env: Env, model: string, ask: (host: ModelHost) => Promise<T>): Promise<{ route: ModelRoute; value: T }> {
-  const config = (await liveConfig(env)).config;
-  const candidates = healthyFirst(orderForSession(await resolveRequestModel(config, model, env), sessionKey(request.headers)));
-  return firstThatAnswers(request, candidates, async (route) => ({ route, value: await ask(modelHost(request, env, route)) }));
+  return firstThatAnswers(request, await candidatesFor(request, env, model), async (route) => ({ route, value: await ask(modelHost(request, env, route)) }));
 }
 
 function modelHost(request: RouterRequest, env: Env, route: ModelRoute): ModelHost {

@@ -12,7 +12,7 @@ export interface HostBody {
   readonly rest: Uint8Array;
   /** The client's object had no key but `model`. */
   readonly empty: boolean;
-  /** A non-streaming request asked of the host as a stream and assembled by the router (see inference.ts). */
+  /** A non-streaming request asked of the host as a stream and assembled by the router (inference/answer.ts). */
   readonly assembled: boolean;
 }
 

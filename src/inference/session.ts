@@ -1,5 +1,5 @@
 /**
- * Which agent session a request belongs to, from the headers each client sends (reference/opencode.md, agents.md):
+ * Which agent session a request belongs to, from the headers each client sends (as measured with each agent):
  * opencode `x-session-affinity` / `x-session-id`, Claude Code `x-claude-code-session-id`, Codex CLI
  * `x-codex-turn-metadata` (JSON with `session_id`) or `x-codex-window-id`. Used only to pick a pool member.
  */

@@ -1,107 +1,47 @@
 /**
- * The one inference path: chat, completions, embeddings, rerank, Anthropic messages, Responses all go through here.
- * The body is validated loosely (request-schemas.ts: what the router reads and what each endpoint cannot do
- * without), the model resolved to a host, and the client's JSON forwarded with only `model` changed (serialised
- * once, see host-body.ts), so parameters the router does not know still pass.
- * Answers come back with the composite id in every `model` member; streams are relayed chunk by chunk.
+ * Step 4 of the inference pipeline: what the client gets back from the host that answered. A stream is relayed
+ * event by event with `model` rewritten on bytes (stream/relay.ts, stream/model-rewrite.ts) and its end marker
+ * checked; a non-streaming chat or completion was asked of the host as a stream and is assembled here, so a client
+ * that leaves frees the slot (stream/assemble.ts); any other JSON answer is read with a bound and gets its top-level
+ * `model` set. Every path ends in the request's one log line. See docs/architecture.md, "Invariants".
  */
-import { liveConfig } from "../config/load.js";
-import type { Handler, RouterRequest } from "../context.js";
-import { writeLog } from "../context.js";
-import type { Env } from "../env.js";
 import { dialectFor, errorPayload } from "../errors.js";
-import { AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
-import { json, maxBodyBytes, readJsonBody } from "../http.js";
-import { orderForSession, sessionTag } from "../resolver/affinity.js";
+import { json } from "../http.js";
+import type { RouterRequest } from "../request-context.js";
+import { writeLog } from "../request-context.js";
 import type { ModelRoute } from "../resolver/resolve.js";
+import { AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
 import { ModelRewriter } from "../stream/model-rewrite.js";
 import { errorEvent, relay } from "../stream/relay.js";
 import { endCheckFor } from "../stream/stream-end.js";
+import type { HostRequestActivity } from "../upstream/activity.js";
 import { readHostJson } from "../upstream/answer-body.js";
-import { errorInAnswer, hostErrorToRouterError } from "../upstream/errors.js";
-import { countedInFlight, type HostRequestActivity } from "../upstream/activity.js";
-import { callHost } from "../upstream/fetch.js";
-import { firstThatAnswers } from "../upstream/failover.js";
-import { healthyFirst } from "../upstream/recent-failures.js";
+import { errorInAnswer } from "../upstream/errors.js";
 import { clientResponseHeaders } from "../upstream/headers.js";
-import { bodySchemaFor } from "./request-schemas.js";
-import { resolveRequestModel } from "./resolve-request.js";
-import { hostBody, withModel, type HostBody } from "./host-body.js";
-import { sessionKey } from "./session.js";
-
-/** Re-exported for the app API's bodies, which extend it. */
-export { InferenceBodySchema } from "./request-schemas.js";
 
 /**
  * Non-streaming requests to these endpoints are sent to the host as streams and assembled here, so a client that
  * disconnects cancels the generation (see stream/assemble.ts). Others (Anthropic, Responses) pass through as JSON.
  */
-const ASSEMBLED = new Map<string, () => Assembler>([
+const ASSEMBLERS = new Map<string, () => Assembler>([
   ["/v1/chat/completions", () => new ChatCompletionAssembler()],
   ["/v1/completions", () => new TextCompletionAssembler()],
 ]);
 
-/** A route on the /v1 surface and the host endpoint it is forwarded to (the allowlist of host endpoints). */
-export function inferenceHandler(hostPath: string): Handler {
-  return async (request, env) => {
-    const { model, forward } = await readInference(request, env, hostPath);
-    return proxyInference(request, env, forward, model, { hostPath });
-  };
-}
+export const assemblerFor = (hostPath: string): (() => Assembler) | undefined => ASSEMBLERS.get(hostPath);
 
-/** Reads and checks the body and serialises it for the host; the parsed object does not outlive this call. */
-async function readInference(request: RouterRequest, env: Env, hostPath: string): Promise<{ model: string; forward: HostBody }> {
-  const { raw, body } = await readJsonBody(request, bodySchemaFor(hostPath), maxBodyBytes(env.ROUTER_MAX_BODY_BYTES));
-  return { model: body.model, forward: forHost(raw, hostPath) };
-}
-
-/** The body a host gets for `hostPath`: non-streaming chat and completions are assembled from a stream. */
-export function forHost(raw: Record<string, unknown>, hostPath: string): HostBody {
-  return hostBody(raw, raw.stream !== true && ASSEMBLED.has(hostPath));
-}
-
-export interface ProxyOptions {
-  /** The host endpoint, e.g. `/v1/chat/completions`. */
+export interface AnswerOptions {
   hostPath: string;
-  /** Why the app sent it (`chat | compaction | task | arena`); goes into the log line. */
-  purpose?: string;
+  activity: HostRequestActivity;
+  /** The request was asked of the host as a stream to be assembled (host-body.ts). */
+  assembled: boolean;
   /** The answer's body is read by JavaScript in this isolate (an Arena lane), not sent to a client (see relay). */
-  readByScript?: boolean;
+  readByScript: boolean;
 }
 
-/**
- * Resolves `model`, orders an alias pool for the request's agent session, and forwards the body (with only `model`
- * replaced) to the first candidate that answers. Every inference request of both surfaces goes through here.
- */
-export async function proxyInference(request: RouterRequest, env: Env, body: HostBody, model: string, options: ProxyOptions): Promise<Response> {
-  if (options.purpose) request.log.purpose = options.purpose;
-  const config = (await liveConfig(env)).config;
-  const session = sessionKey(request.headers);
-  if (session) request.log.session = sessionTag(session);
-  const candidates = healthyFirst(orderForSession(await resolveRequestModel(config, model, env), session));
-  return forward(request, env, body, candidates, options);
-}
-
-/** The first candidate that answers gets the request; no resend once bytes went to the client (see failover.ts). */
-async function forward(request: RouterRequest, env: Env, body: HostBody, candidates: ModelRoute[], options: ProxyOptions): Promise<Response> {
-  const { hostPath } = options;
-  // Counted in flight from here until the answer has ended: the status page shows it.
-  return firstThatAnswers(request, candidates, (route) => countedInFlight(route.provider, async (activity) => {
-    const hostResponse = await callHost(route.provider, env, {
-      method: "POST",
-      path: hostPath,
-      clientHeaders: request.headers,
-      body: withModel(body, route.upstream),
-      signal: request.signal,
-    });
-    request.log.ttfbMs = Date.now() - request.startedAt;
-    activity.answered();
-    if (!hostResponse.ok) throw await hostErrorToRouterError(route.provider.id, hostResponse);
-    return answer(request, route, hostResponse, hostPath, activity, body.assembled ? ASSEMBLED.get(hostPath) : undefined, options.readByScript);
-  }));
-}
-
-async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, hostPath: string, activity: HostRequestActivity, assembler?: () => Assembler, readByScript = false): Promise<Response> {
+export async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, options: AnswerOptions): Promise<Response> {
+  const { hostPath, activity, readByScript } = options;
+  const assembler = options.assembled ? assemblerFor(hostPath) : undefined;
   const headers = clientResponseHeaders(hostResponse.headers);
   headers.set("x-boocode-route", route.id);
   const isStream = (headers.get("content-type") ?? "").includes("text/event-stream");

@@ -1,5 +1,5 @@
 /**
- * Per-request facts the router carries from the first middleware to the log line (DESIGN §9): the request id, and
+ * Per-request facts the router carries from the first middleware to the log line: the request id, and
  * the fields of the one structured JSON log line each request writes.
  */
 import type { IRequest } from "itty-router";

@@ -1,0 +1,55 @@
+/**
+ * Step 3 of the inference pipeline, and the entry point every surface calls: chat, completions, embeddings,
+ * rerank, Anthropic messages and Responses from `/v1`, and `/api/chat` and the Arena's lanes from `/api`. The
+ * candidates (candidates.ts) are tried in order by the one failover loop (upstream/failover.ts); the first host that
+ * answers gets the client's body, serialised once (host-body.ts) with only `model` changed, so parameters the router
+ * does not know still pass. Its answer goes to answer.ts. No resend once a byte went to the client.
+ */
+import type { Env } from "../env.js";
+import type { RouterRequest } from "../request-context.js";
+import type { ModelRoute } from "../resolver/resolve.js";
+import { countedInFlight } from "../upstream/activity.js";
+import { hostErrorToRouterError } from "../upstream/errors.js";
+import { firstThatAnswers } from "../upstream/failover.js";
+import { callHost } from "../upstream/fetch.js";
+import { answer, assemblerFor } from "./answer.js";
+import { candidatesFor } from "./candidates.js";
+import { hostBody, withModel, type HostBody } from "./host-body.js";
+
+export interface ProxyOptions {
+  /** The host endpoint, e.g. `/v1/chat/completions`: one of the allowlisted routes of the route table. */
+  hostPath: string;
+  /** Why the app sent it (`chat | compaction | task | arena`); goes into the log line. */
+  purpose?: string;
+  /** The answer's body is read by JavaScript in this isolate (an Arena lane), not sent to a client (see relay). */
+  readByScript?: boolean;
+}
+
+/** The body a host gets for `hostPath`: non-streaming chat and completions are asked as a stream and assembled. */
+export function forHost(raw: Record<string, unknown>, hostPath: string): HostBody {
+  return hostBody(raw, raw.stream !== true && assemblerFor(hostPath) !== undefined);
+}
+
+/** Resolves `model`, and forwards the body to the first candidate that answers. */
+export async function proxyInference(request: RouterRequest, env: Env, body: HostBody, model: string, options: ProxyOptions): Promise<Response> {
+  if (options.purpose) request.log.purpose = options.purpose;
+  return forward(request, env, body, await candidatesFor(request, env, model), options);
+}
+
+async function forward(request: RouterRequest, env: Env, body: HostBody, candidates: ModelRoute[], options: ProxyOptions): Promise<Response> {
+  const { hostPath } = options;
+  // Counted in flight from here until the answer has ended: the status page shows it.
+  return firstThatAnswers(request, candidates, (route) => countedInFlight(route.provider, async (activity) => {
+    const hostResponse = await callHost(route.provider, env, {
+      method: "POST",
+      path: hostPath,
+      clientHeaders: request.headers,
+      body: withModel(body, route.upstream),
+      signal: request.signal,
+    });
+    request.log.ttfbMs = Date.now() - request.startedAt;
+    activity.answered();
+    if (!hostResponse.ok) throw await hostErrorToRouterError(route.provider.id, hostResponse);
+    return answer(request, route, hostResponse, { hostPath, activity, assembled: body.assembled, readByScript: options.readByScript ?? false });
+  }));
+}
