@@ -41,12 +41,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const envFile = join(options.stateDir, "secrets.env");
   writeFileSync(envFile, Object.entries(options.secrets).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
   const port = await freePort();
-  const inspector = await freePort();
+  // The inspector proxy off, as `npm run dev` starts it: with it on, wrangler holds a socket per streamed chunk
+  // (docs/dev-descriptors.md).
   const child: ChildProcess = spawn(
     process.execPath,
-    ["node_modules/wrangler/bin/wrangler.js", "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector),
+    ["node_modules/wrangler/bin/wrangler.js", "dev", "--ip", "127.0.0.1", "--port", String(port),
       "--persist-to", resolve(options.stateDir, "state"), "--env-file", envFile, "--show-interactive-dev-session=false"],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } },
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", VSCODE_INSPECTOR_OPTIONS: "boocode-router: inspector proxy off" } },
   );
   let output = "";
   const logFile = createWriteStream(routerLogPath(options.stateDir));
