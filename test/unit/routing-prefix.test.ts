@@ -44,6 +44,17 @@ describe("prefix chain of a chat request", () => {
     expect(call('{"path":"a"}')).not.toBe(call('{"path":"b"}'));
   });
 
+  it("long texts (hashed as UTF-8 words) differ by one character anywhere, odd lengths and non-ASCII included", () => {
+    const hashOf = (text: string) => prefixChain("completions", { prompt: text }).hashes[0];
+    const base = "line of code; ".repeat(10_000) + "é☃𝄞";
+    const seen = new Set([hashOf(base)]);
+    for (const at of [0, 1, 3, 70_000, 139_999, base.length - 1]) seen.add(hashOf(base.slice(0, at) + "#" + base.slice(at + 1)));
+    seen.add(hashOf(base + "x"));
+    seen.add(hashOf(base.slice(0, -1)));
+    expect(seen.size).toBe(9);
+    expect(hashOf(base)).toBe(hashOf(`${base}`.slice(0)));
+  });
+
   it("ignores fields outside role, content and tool calls (a client's extra per-message data)", () => {
     const plain = prefixChain("chat", { messages: [{ role: "user", content: "hi" }] });
     const extra = prefixChain("chat", { messages: [{ role: "user", content: "hi", reasoning_content: "hmm" }] });
