@@ -147,6 +147,15 @@ describe("GET / (status page)", () => {
     expect(html).toContain('<span class="pill offline">offline</span>');
   });
 
+  it("shows a replicas alias by its members and policy, and the catalog gives the alias as configured", async () => {
+    const replicas = { members: ["gpu/qwen-32b", "down/big"], policy: "replicas" as const };
+    await useConfig({ version: 2, providers: [{ id: "gpu", baseUrl: gpu, models: [{ id: "qwen-32b" }] }, { id: "down", baseUrl: down, models: [{ id: "big" }] }], aliases: { pool: replicas } });
+    hosts = fakeHosts({ [`${gpu}/v1/models`]: refused, [`${down}/v1/models`]: refused });
+    const html = await (await call("/", { key: null })).text();
+    expect(html).toContain("gpu/qwen-32b, down/big (replicas)");
+    expect((await (await call("/api/catalog")).json<{ aliases: unknown }>()).aliases).toEqual({ pool: replicas });
+  });
+
   it("answers only GET", async () => {
     const res = await call("/", { method: "POST", body: "x", key: null });
     expect(res.status).toBe(405);
