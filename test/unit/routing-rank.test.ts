@@ -8,7 +8,7 @@ const rank = (router: FleetRouter, candidates: Candidate[], body: unknown, sessi
   router.rank({ candidates, policy: "replicas", session, chain: prefixChain("chat", body) }, 0);
 const firstOf = (router: FleetRouter, candidates: Candidate[], body: unknown, session?: string) => rank(router, candidates, body, session).order[0]!.route.id;
 
-describe("rule 1: ascending expected time to first token, deterministic ties", () => {
+describe("ascending expected time to first token, deterministic ties", () => {
   it("a host with a request ahead ranks below an idle one", () => {
     const router = new FleetRouter();
     const [a, b] = pool();
@@ -53,7 +53,7 @@ describe("rule 1: ascending expected time to first token, deterministic ties", (
   });
 });
 
-describe("rule 3: without a session, the longest cached prefix wins when the wait is comparable", () => {
+describe("without a session, the longest cached prefix wins when the wait is comparable", () => {
   it("sends the next turn to the host that has the conversation", () => {
     const router = new FleetRouter();
     const candidates = pool();
@@ -82,7 +82,7 @@ describe("rule 3: without a session, the longest cached prefix wins when the wai
   });
 });
 
-describe("rule 4: conversations that share only the system prompt still spread", () => {
+describe("conversations that share only the system prompt still spread", () => {
   it("a match of the first block alone counts as cold, so new conversations do not all go where the system prompt is", () => {
     const router = new FleetRouter();
     const candidates = pool();
@@ -108,7 +108,7 @@ describe("rule 4: conversations that share only the system prompt still spread",
   });
 });
 
-describe("rule 7: a reason per candidate and the predicted cached tokens", () => {
+describe("a reason per candidate and the predicted cached tokens", () => {
   it("says cache, queue and load as the route header and log line need them", () => {
     const router = new FleetRouter();
     const [a, b, c] = pool();

@@ -10,7 +10,7 @@ const rank = (router: FleetRouter, candidates: Candidate[], body: unknown, sessi
   router.rank({ candidates, policy, session, chain: prefixChain("chat", body) }, 0);
 const ids = (r: { order: { route: Candidate }[] }) => r.order.map((e) => e.route.id);
 
-describe("rule 2: a session stays on its home host", () => {
+describe("a session stays on its home host", () => {
   it("a new session's home is its rendezvous choice", () => {
     const candidates = pool();
     for (const session of ["s1", "s2", "s3", "s4"]) {
@@ -58,7 +58,7 @@ describe("rule 2: a session stays on its home host", () => {
   });
 });
 
-describe("rule 5: residency", () => {
+describe("residency", () => {
   const long = (turns: number) => chatBody("c1", turns, { turnChars: 10_000 });
   const unloadedOnA = (router: FleetRouter) => router.recordResidency(hostOf("a"), { data: [{ id: "coder", status: { value: "unloaded" } }] }, 0);
 
@@ -92,7 +92,7 @@ describe("rule 5: residency", () => {
   });
 });
 
-describe("rule 6: an ordered pool keeps config order", () => {
+describe("an ordered pool keeps config order", () => {
   it("does not reorder by load, cache or session, and says so in the reason", () => {
     const router = new FleetRouter();
     const [a, b, c] = pool();

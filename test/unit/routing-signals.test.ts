@@ -139,3 +139,26 @@ describe("feedback from answers", () => {
     expect(s.cachedPrefix(A, "coder", old).blocks).toBe(1);
   });
 });
+
+describe("one request through the router, as the request path will drive it", () => {
+  it("rank, begin, end with the stream's final timings: the next turn is predicted warm there, and a cold answer corrects it", () => {
+    const router = new FleetRouter();
+    const [a, b] = [routeOf("a"), routeOf("b")];
+    const timings = parseTimings(sseData(fixture("chat-stream")).at(-1));
+    const turn = (n: number) => router.rank({ candidates: [a, b], policy: "replicas", chain: prefixChain("chat", chatBody("c1", n)) }, 0);
+    const first = turn(1);
+    router.end(router.begin(first, first.order[0]!.route, 0), { ok: true, timings }, 2_000);
+    const second = turn(2);
+    expect(second.order[0]).toMatchObject({ route: first.order[0]!.route, cache: "warm" });
+    // Another conversation answered on the same host; then the host comes back cold where warm was predicted.
+    const host = first.order[0]!.route;
+    const other = prefixChain("chat", chatBody("c9", 3));
+    const otherRanking = router.rank({ candidates: [host], policy: "replicas", chain: other }, 2_500);
+    router.end(router.begin(otherRanking, host, 2_500), { ok: true }, 2_600);
+    expect(router.signals.cachedPrefix(host.provider, "coder", other).blocks).toBe(other.hashes.length);
+    const attempt = router.begin(second, host, 3_000);
+    expect(attempt.predictedCachedTokens).toBeGreaterThan(1_000);
+    router.end(attempt, { ok: true, timings: { cachedTokens: 0, computedTokens: 1_800 } }, 4_000);
+    expect(router.signals.cachedPrefix(host.provider, "coder", other).blocks).toBe(1);
+  });
+});
