@@ -6,6 +6,7 @@
  * No config ever holds the key itself, only the NAME of the env var that holds it.
  */
 import type { Catalog, CatalogModel } from "../catalog/catalog.js";
+import { aliasMembers } from "../config/aliases.js";
 
 export const PROVIDER_KEY = "boocode-local";
 /** The env var the generated configs read the router key from, unless the caller names another. */
@@ -45,7 +46,7 @@ export function opencodeConfig(catalog: Catalog, origin: string, keys: KeyOption
   const models: Record<string, { name: string; limit: ModelLimits }> = {};
   for (const m of catalog.models) models[m.id] = { name: m.label, limit: limitsOf(m) };
   for (const [alias, target] of Object.entries(catalog.aliases)) {
-    const members = (typeof target === "string" ? [target] : target).map((id) => catalog.models.find((m) => m.id === id)).filter((m): m is CatalogModel => !!m);
+    const members = aliasMembers(target).members.map((id) => catalog.models.find((m) => m.id === id)).filter((m): m is CatalogModel => !!m);
     if (members.length === 0) continue;
     const limits = members.map(limitsOf);
     // A pool may serve a request on any member: promise only what every member can do.

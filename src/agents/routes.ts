@@ -7,6 +7,7 @@
  */
 import { authMode } from "../auth.js";
 import { buildCatalog, type Catalog } from "../catalog/catalog.js";
+import { aliasMembers } from "../config/aliases.js";
 import { liveConfig } from "../config/load.js";
 import type { Handler } from "../request-context.js";
 import type { Env } from "../env.js";
@@ -56,7 +57,8 @@ function pickModel(catalog: Catalog, wanted: unknown) {
   if (typeof wanted === "string" && wanted) {
     const found = catalog.models.find((m) => m.id === wanted);
     if (found) return found;
-    const firstMember = [catalog.aliases[wanted] ?? []].flat()[0];
+    const target = catalog.aliases[wanted];
+    const firstMember = target === undefined ? undefined : aliasMembers(target).members[0];
     const member = catalog.models.find((m) => m.id === firstMember);
     if (member) return { ...member, id: wanted };
     throw modelNotFound(NO_SUCH_MODEL);

@@ -6,6 +6,7 @@
  * Plain TypeScript, no Workers API: exported to Node through `boocode-router/resolver`.
  */
 import * as z from "zod";
+import { ALIAS_POLICIES, aliasMembers, type AliasTarget } from "./aliases.js";
 import { jsonErrorOffset } from "./json-offset.js";
 
 /** Provider ids become the first segment of every composite id, so they must be URL- and log-safe. */
@@ -106,13 +107,22 @@ export const ProviderSchema = z.strictObject({
 
 const aliasName = z.string().min(1).max(100).regex(/^[A-Za-z0-9._:@+-]+$/, "alias names have no '/' (that would read as provider/model)");
 const compositeId = z.string().min(3).max(300);
+const memberList = z.array(compositeId).min(1).max(16);
+const aliasTarget = z.union([
+  compositeId,
+  memberList.describe("An ordered fallback chain: tried in this order."),
+  z.strictObject({
+    members: memberList,
+    policy: z.enum(ALIAS_POLICIES, { error: 'must be "replicas" (the same model on several hosts, routed by load and cache) or "ordered" (a fallback chain, tried in order)' }),
+  }),
+]);
 
 export const ProvidersConfigSchema = z
   .strictObject({
     $schema: z.string().optional(),
     version: z.number().int().nonnegative().describe("Revision of this file; bump it on every push so /health shows which one is live."),
     providers: z.array(ProviderSchema).min(1),
-    aliases: z.record(aliasName, z.union([compositeId, z.array(compositeId).min(1).max(16)])).default({}),
+    aliases: z.record(aliasName, aliasTarget).default({}),
   })
   .superRefine((config, ctx) => {
     const byId = new Map<string, (typeof config.providers)[number]>();
@@ -126,10 +136,10 @@ export const ProvidersConfigSchema = z
       });
     });
     for (const [name, target] of Object.entries(config.aliases)) {
-      const members = typeof target === "string" ? [target] : target;
+      const { members } = aliasMembers(target);
       if (new Set(members).size !== members.length) ctx.addIssue({ code: "custom", path: ["aliases", name], message: `alias "${name}" lists a member twice` });
       members.forEach((member, k) => {
-        const path = typeof target === "string" ? ["aliases", name] : ["aliases", name, k];
+        const path = typeof target === "string" ? ["aliases", name] : Array.isArray(target) ? ["aliases", name, k] : ["aliases", name, "members", k];
         const slash = member.indexOf("/");
         const provider = slash > 0 ? byId.get(member.slice(0, slash)) : undefined;
         const model = member.slice(slash + 1);
@@ -144,8 +154,8 @@ export const ProvidersConfigSchema = z
     }
   });
 
-function describeAlias(target: string | string[]): string {
-  return (typeof target === "string" ? [target] : target).map((m) => `"${m}"`).join(", ");
+function describeAlias(target: AliasTarget): string {
+  return aliasMembers(target).members.map((m) => `"${m}"`).join(", ");
 }
 
 /** The parsed, defaults-applied config. */
@@ -165,6 +175,12 @@ export class ProvidersConfigError extends Error {
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {
+  // A union (an alias's three forms) whose input had the shape of one option: report that option's problems at
+  // their own paths (`$.aliases.coder.policy`), not "Invalid input" plus every option's type mismatch.
+  if (issue.code === "invalid_union") {
+    const near = issue.errors.filter((branch) => !branch.every((e) => e.code === "invalid_type" && e.path.length === 0));
+    if (near.length === 1) return near[0]!.map((e) => formatIssue({ ...e, path: [...issue.path, ...e.path] })).join("\n");
+  }
   const path = issue.path.reduce<string>(
     (acc, seg) => (typeof seg === "number" ? `${acc}[${seg}]` : /^[A-Za-z_$][\w$]*$/.test(String(seg)) ? `${acc}.${String(seg)}` : `${acc}[${JSON.stringify(String(seg))}]`),
     "$",

@@ -17,6 +17,8 @@ export {
   providersJsonSchema,
 } from "../config/schema.js";
 export type { Capability, ModelConfig, Provider, ProvidersConfig, ProvidersConfigInput } from "../config/schema.js";
+export { ALIAS_POLICIES, aliasMembers } from "../config/aliases.js";
+export type { AliasMembers, AliasPolicy, AliasTarget } from "../config/aliases.js";
 export { compositeId, splitModelId } from "./ids.js";
 export type { ModelIdParts } from "./ids.js";
 export { listModels, providersToProbe, resolveModel } from "./resolve.js";

@@ -7,6 +7,7 @@
  * (which probes, caches and remembers each host's last good list) and in Node (which may pass nothing and rely on
  * config alone).
  */
+import { aliasMembers, type AliasPolicy } from "../config/aliases.js";
 import type { ModelConfig, Provider, ProvidersConfig } from "../config/schema.js";
 import { compositeId, splitModelId } from "./ids.js";
 import { findServed, hostReport, providerModels, type DiscoveredModels, type ListedModel } from "./served.js";
@@ -29,7 +30,15 @@ export interface ModelRoute {
 }
 
 export type Resolution =
-  | { ok: true; via: "id" | "alias" | "bare"; requested: string; /** Preferred first; an alias pool lists its members in order. */ candidates: ModelRoute[] }
+  | {
+      ok: true;
+      via: "id" | "alias" | "bare";
+      requested: string;
+      /** Preferred first; an alias pool lists its members in config order. */
+      candidates: ModelRoute[];
+      /** `replicas`: the caller may reorder the candidates by load and cache; `ordered`: keep this order. */
+      policy: AliasPolicy;
+    }
   | { ok: false; error: "not_found" | "ambiguous"; requested: string; message: string; /** Composite ids that could have been meant. */ candidates: string[]; /** Set when the id named a configured provider that lacks the model. */ provider?: string };
 
 /** How many of a provider's models a "has no model" message names before it points at the full list. */
@@ -46,15 +55,15 @@ export function resolveModel(config: ProvidersConfig, requested: string, discove
   const provider = parts && config.providers.find((p) => p.id === parts.provider);
   if (parts && provider) {
     const route = resolveOn(provider, parts.model, discovered);
-    if (route) return { ok: true, via: "id", requested, candidates: [route] };
+    if (route) return { ok: true, via: "id", requested, candidates: [route], policy: "ordered" };
     return { ok: false, error: "not_found", requested, message: noSuchModel(provider, discovered), provider: provider.id, candidates: [] };
   }
 
   const alias = config.aliases[requested];
   if (alias !== undefined) {
-    const members = typeof alias === "string" ? [alias] : alias;
+    const { members, policy } = aliasMembers(alias);
     const candidates = members.map((m) => resolveMember(config, m, discovered)).filter((r): r is ModelRoute => r !== undefined);
-    if (candidates.length > 0) return { ok: true, via: "alias", requested, candidates };
+    if (candidates.length > 0) return { ok: true, via: "alias", requested, candidates, policy };
     return { ok: false, error: "not_found", requested, message: `alias "${requested}" has no available member (${members.join(", ")})`, candidates: members };
   }
 
@@ -62,7 +71,7 @@ export function resolveModel(config: ProvidersConfig, requested: string, discove
     const served = findServed(providerModels(p, discovered), requested);
     return served ? [routeTo(served)] : [];
   });
-  if (matches.length === 1) return { ok: true, via: "bare", requested, candidates: matches };
+  if (matches.length === 1) return { ok: true, via: "bare", requested, candidates: matches, policy: "ordered" };
   if (matches.length > 1) {
     const ids = matches.map((m) => m.id);
     return { ok: false, error: "ambiguous", requested, message: `model "${requested}" exists on several providers; use one of: ${ids.join(", ")}`, candidates: ids };
@@ -84,7 +93,7 @@ export function providersToProbe(config: ProvidersConfig, requested: string): Pr
   const direct = splitModelId(requested);
   if (direct && config.providers.some((p) => p.id === direct.provider)) return needs(requested);
   const alias = config.aliases[requested];
-  if (alias !== undefined) return [...new Set((typeof alias === "string" ? [alias] : alias).flatMap(needs))];
+  if (alias !== undefined) return [...new Set(aliasMembers(alias).members.flatMap(needs))];
   return config.providers.filter((p) => p.discover);
 }
 

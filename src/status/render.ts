@@ -69,7 +69,7 @@ function aliasCard(alias: PublicAlias): string {
   const members = alias.members.map(
     (m) => `<li data-member="${esc(m.id)}"${isDown(m.status) ? ` class="down"` : ""}>${modelId(m.id)}${pill(m.status)}</li>`,
   );
-  return `<div class="card"><div class="id model">${esc(alias.name)}</div><div class="sub">${up} of ${alias.members.length} members up</div>
+  return `<div class="card"><div class="id model">${esc(alias.name)}</div><div class="sub">${up} of ${alias.members.length} members up${alias.policy === "replicas" ? " · replicas" : ""}</div>
     <ul class="members">${members.join("")}</ul></div>`;
 }
 

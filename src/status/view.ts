@@ -3,6 +3,7 @@
  * picking fields one by one (never by spreading a catalog entry), so a field added to the catalog later, such as a
  * host's error text, cannot reach a stranger by accident. No base URL, no error text, no secret's name or value.
  */
+import { aliasMembers, type AliasPolicy } from "../config/aliases.js";
 import type { ProvidersConfig } from "../config/schema.js";
 import { activityOf } from "../upstream/activity.js";
 import type { StatusSnapshot } from "./snapshot.js";
@@ -37,6 +38,8 @@ export interface PublicModel {
 
 export interface PublicAlias {
   name: string;
+  /** `replicas`: members are interchangeable hosts of one model; `ordered`: a fallback chain. */
+  policy: AliasPolicy;
   members: { id: string; status: string }[];
 }
 
@@ -86,10 +89,10 @@ export function publicStatus(config: ProvidersConfig, snapshot: StatusSnapshot |
     };
   });
   const modelStatus = new Map(models.map((m) => [m.id, m.status]));
-  const aliases = Object.entries(config.aliases).map(([name, to]): PublicAlias => ({
-    name,
+  const aliases = Object.entries(config.aliases).map(([name, to]): PublicAlias => {
+    const { members, policy } = aliasMembers(to);
     // A member the catalog does not list (its host never answered, or a typo in the config) is `unknown`.
-    members: [to].flat().map((id) => ({ id, status: modelStatus.get(id) ?? "unknown" })),
-  }));
+    return { name, policy, members: members.map((id) => ({ id, status: modelStatus.get(id) ?? "unknown" })) };
+  });
   return { checkedAt: catalog?.generatedAt ?? null, providers, models, aliases };
 }

@@ -162,7 +162,7 @@ describe("GET /status.json (activity)", () => {
       checkedAt: null,
       providers: ["gpu", "spare", "down"].map((id) => ({ id, label: id === "gpu" ? "GPU box" : id, status: "unknown", reason: null, latencyMs: null, inFlight: 0, tokensPerSecond: null, recentAnswers: 0 })),
       models: [],
-      aliases: [{ name: "pool", members: [{ id: "down/big", status: "unknown" }, { id: "spare/qwen-32b", status: "unknown" }] }],
+      aliases: [{ name: "pool", policy: "ordered", members: [{ id: "down/big", status: "unknown" }, { id: "spare/qwen-32b", status: "unknown" }] }],
     });
     // After a page load: that snapshot's health, reasons and slot use, still without asking a host again.
     await call("/", { key: null });

@@ -147,6 +147,18 @@ describe("GET / (status page)", () => {
     expect(html).toContain('<span class="pill offline">offline</span>');
   });
 
+  it("shows a replicas alias with each member and its policy; /status.json and /api/catalog give the policy too", async () => {
+    const replicas = { members: ["gpu/qwen-32b", "down/big"], policy: "replicas" as const };
+    await useConfig({ version: 2, providers: [{ id: "gpu", baseUrl: gpu, models: [{ id: "qwen-32b" }] }, { id: "down", baseUrl: down, models: [{ id: "big" }] }], aliases: { pool: replicas } });
+    hosts = fakeHosts({ [`${gpu}/v1/models`]: () => hostJson(FIXTURES.models), [`${gpu}/slots`]: () => hostJson(slotsBody), [`${down}/v1/models`]: refused });
+    const html = await (await call("/", { key: null })).text();
+    expect(html).toContain("1 of 2 members up · replicas");
+    expect(html).toContain('<li data-member="down/big" class="down">');
+    const status = await (await call("/status.json", { key: null })).json<{ aliases: { name: string; policy: string; members: { id: string }[] }[] }>();
+    expect(status.aliases.map((a) => [a.name, a.policy, a.members.map((m) => m.id)])).toEqual([["pool", "replicas", ["gpu/qwen-32b", "down/big"]]]);
+    expect((await (await call("/api/catalog")).json<{ aliases: unknown }>()).aliases).toEqual({ pool: replicas });
+  });
+
   it("answers only GET", async () => {
     const res = await call("/", { method: "POST", body: "x", key: null });
     expect(res.status).toBe(405);

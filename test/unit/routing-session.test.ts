@@ -1,0 +1,106 @@
+// Sessions keep their home host unless waiting there costs more than a cold start elsewhere; a model that must load
+// never outranks a loaded, idle member; `ordered` pools keep config order.
+import { describe, expect, it } from "vitest";
+import { orderForSession } from "../../src/resolver/affinity.js";
+import { FleetRouter, prefixChain, type Candidate } from "../../src/routing/index.js";
+import { chatBody, hostOf, occupy, routeOf, serve } from "../helpers/routing-fakes.js";
+
+const pool = () => [routeOf("a"), routeOf("b"), routeOf("c")];
+const rank = (router: FleetRouter, candidates: Candidate[], body: unknown, session?: string, policy: "replicas" | "ordered" = "replicas") =>
+  router.rank({ candidates, policy, session, chain: prefixChain("chat", body) }, 0);
+const ids = (r: { order: { route: Candidate }[] }) => r.order.map((e) => e.route.id);
+
+describe("a session stays on its home host", () => {
+  it("a new session's home is its rendezvous choice", () => {
+    const candidates = pool();
+    for (const session of ["s1", "s2", "s3", "s4"]) {
+      const order = rank(new FleetRouter(), candidates, chatBody(session, 1), session).order;
+      expect(order[0]!.route).toBe(orderForSession(candidates, session)[0]);
+      expect(order[0]!.home).toBe(true);
+    }
+  });
+
+  it("stays on the host that served it last, even when that was not its rendezvous choice", () => {
+    const router = new FleetRouter();
+    const candidates = pool();
+    const elsewhere = orderForSession(candidates, "s1")[2]!;
+    serve(router, candidates, chatBody("c1", 1), { session: "s1", route: elsewhere });
+    // A new prompt (no cached prefix anywhere): only the session's home tells the hosts apart.
+    expect(rank(router, candidates, chatBody("unrelated", 1), "s1").order[0]!.route).toBe(elsewhere);
+  });
+
+  it("moves when the wait at home costs more than a cold prefill elsewhere (short prompt)", () => {
+    const router = new FleetRouter();
+    const [a, b] = pool();
+    // Requests on a take 15 s each: one ahead is a 15 s wait, a cold 1.5k-token prompt on b about 2 s.
+    serve(router, [a!, b!], chatBody("c1", 1), { session: "s1", route: a, durationMs: 15_000 });
+    occupy(router, a!, 1);
+    expect(ids(rank(router, [a!, b!], chatBody("c1", 2), "s1"))).toEqual(["b/coder", "a/coder"]);
+  });
+
+  it("stays and waits when a cold prefill elsewhere would take longer (long prompt, warm at home)", () => {
+    const router = new FleetRouter();
+    const [a, b] = pool();
+    const long = (turns: number) => chatBody("c1", turns, { turnChars: 5_000 });
+    // One request ahead on a is a 15 s wait; b would read a 15k-token prompt cold, about 19 s.
+    serve(router, [a!, b!], long(5), { session: "s1", route: a, durationMs: 15_000 });
+    occupy(router, a!, 1);
+    const order = rank(router, [a!, b!], long(6), "s1").order;
+    expect(order.map((e) => [e.route.id, e.cache, e.queue])).toEqual([["a/coder", "warm", 1], ["b/coder", "cold", 0]]);
+  });
+
+  it("a home that is no longer a candidate falls back to the rendezvous choice", () => {
+    const router = new FleetRouter();
+    const [a, b, c] = pool();
+    serve(router, [a!, b!, c!], chatBody("c1", 1), { session: "s1", route: c });
+    const order = rank(router, [a!, b!], chatBody("unrelated", 1), "s1").order;
+    expect(order[0]!.route).toBe(orderForSession([a!, b!], "s1")[0]);
+  });
+});
+
+describe("residency", () => {
+  const long = (turns: number) => chatBody("c1", turns, { turnChars: 10_000 });
+  const unloadedOnA = (router: FleetRouter) => router.recordResidency(hostOf("a"), { data: [{ id: "coder", status: { value: "unloaded" } }] }, 0);
+
+  it("a host that must load the model never ranks above a loaded member with a free slot, even with a warm prefix", () => {
+    const router = new FleetRouter();
+    const [a, b] = pool();
+    serve(router, [a!], long(6));
+    unloadedOnA(router);
+    const order = rank(router, [a!, b!], long(7)).order;
+    // By the estimate alone a would win (load + a short prefill < a 30k-token cold prefill on b).
+    expect(order.find((e) => e.route === a)!.ttftMs).toBeLessThan(order.find((e) => e.route === b)!.ttftMs);
+    expect(order.map((e) => [e.route.id, e.load])).toEqual([["b/coder", "none"], ["a/coder", "needed"]]);
+  });
+
+  it("may rank above a loaded member that has no free slot when the estimate says so", () => {
+    const router = new FleetRouter();
+    const [a, b] = pool();
+    serve(router, [a!], long(6));
+    unloadedOnA(router);
+    occupy(router, b!, 1);
+    expect(ids(rank(router, [a!, b!], long(7)))).toEqual(["a/coder", "b/coder"]);
+  });
+
+  it("a model that is loading also yields to a loaded, idle member", () => {
+    const router = new FleetRouter();
+    const [a, b, c] = pool();
+    router.recordResidency(hostOf("a"), { data: [{ id: "coder", status: { value: "loading" } }] }, 0);
+    occupy(router, c!, 3);
+    const order = rank(router, [a!, c!, b!], chatBody("c1", 1)).order;
+    expect(order.map((e) => [e.route.id, e.load])).toEqual([["b/coder", "none"], ["a/coder", "loading"], ["c/coder", "none"]]);
+  });
+});
+
+describe("an ordered pool keeps config order", () => {
+  it("does not reorder by load, cache or session, and says so in the reason", () => {
+    const router = new FleetRouter();
+    const [a, b, c] = pool();
+    serve(router, [c!], chatBody("c1", 2), { session: "s1" });
+    occupy(router, a!, 3);
+    const ranking = rank(router, [a!, b!, c!], chatBody("c1", 3), "s1", "ordered");
+    expect(ids(ranking)).toEqual(["a/coder", "b/coder", "c/coder"]);
+    expect(ranking.order[0]!.reason).toBe("a/coder; cache=cold; queue=3; policy=ordered");
+    expect(ranking.order[2]!.reason).toBe("c/coder; cache=warm; queue=0; policy=ordered");
+  });
+});
