@@ -46,12 +46,14 @@ export function opencodeConfig(catalog: Catalog, origin: string, keys: KeyOption
   const models: Record<string, { name: string; limit: ModelLimits }> = {};
   for (const m of catalog.models) models[m.id] = { name: m.label, limit: limitsOf(m) };
   for (const [alias, target] of Object.entries(catalog.aliases)) {
-    const members = aliasMembers(target).members.map((id) => catalog.models.find((m) => m.id === id)).filter((m): m is CatalogModel => !!m);
+    const { members: ids, policy } = aliasMembers(target);
+    const members = ids.map((id) => catalog.models.find((m) => m.id === id)).filter((m): m is CatalogModel => !!m);
     if (members.length === 0) continue;
     const limits = members.map(limitsOf);
     // A pool may serve a request on any member: promise only what every member can do.
     models[alias] = {
-      name: `${alias} (${members.map((m) => m.id).join(" → ")})`,
+      // An ordered chain reads as one ("a → b"); replicas as peers ("a | b").
+      name: `${alias} (${members.map((m) => m.id).join(policy === "ordered" ? " → " : " | ")})`,
       limit: { context: Math.min(...limits.map((l) => l.context)), output: Math.min(...limits.map((l) => l.output)) },
     };
   }

@@ -10,6 +10,7 @@ import { json } from "../http.js";
 import type { RouterRequest } from "../request-context.js";
 import { writeLog } from "../request-context.js";
 import type { ModelRoute } from "../resolver/resolve.js";
+import { fleet, parseTimings, type Attempt } from "../routing/index.js";
 import { AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
 import { ModelRewriter } from "../stream/model-rewrite.js";
 import { errorEvent, relay } from "../stream/relay.js";
@@ -33,6 +34,10 @@ export const assemblerFor = (hostPath: string): (() => Assembler) | undefined =>
 export interface AnswerOptions {
   hostPath: string;
   activity: HostRequestActivity;
+  /** The fleet router's bookkeeping of this attempt. */
+  attempt: Attempt;
+  /** The fleet router chose among replicas: the route header then says why this one. */
+  pooled: boolean;
   /** The request was asked of the host as a stream to be assembled (host-body.ts). */
   assembled: boolean;
   /** The answer's body is read by JavaScript in this isolate (an Arena lane), not sent to a client (see relay). */
@@ -40,10 +45,11 @@ export interface AnswerOptions {
 }
 
 export async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, options: AnswerOptions): Promise<Response> {
-  const { hostPath, activity, readByScript } = options;
+  const { hostPath, readByScript } = options;
   const assembler = options.assembled ? assemblerFor(hostPath) : undefined;
   const headers = clientResponseHeaders(hostResponse.headers);
-  headers.set("x-boocode-route", route.id);
+  // The composite id first, always; for a replicas pool the fleet router's reason follows (`a/coder; cache=warm; queue=0`).
+  headers.set("x-boocode-route", options.pooled ? options.attempt.reason : route.id);
   const isStream = (headers.get("content-type") ?? "").includes("text/event-stream");
   if (isStream && hostResponse.body) {
     request.logDeferred = true;
@@ -69,15 +75,27 @@ export async function answer(request: RouterRequest, route: ModelRoute, hostResp
         request.log.outcome = outcome.kind;
         request.log.bytes = outcome.bytes;
         if (outcome.error) request.log.error = outcome.error.message;
-        const final = assembling ? { usage: assembling.assembler.usage } : usageEventInTail(outcome.tail);
+        const final = assembling ? { usage: assembling.assembler.usage, timings: assembling.assembler.timings } : usageEventInTail(outcome.tail);
         logTokens(request, final?.usage);
-        activity.end(final);
+        attemptEnded(request, options, final, outcome.kind === "complete");
         writeLog(request);
       },
     });
     return new Response(body, { status: hostResponse.status, headers });
   }
-  return jsonAnswer(request, route, hostResponse, headers, activity);
+  return jsonAnswer(request, route, hostResponse, headers, options);
+}
+
+/**
+ * The attempt is over: the status page's counters and the fleet router learn from the answer (its cached and
+ * computed prompt tokens and prefill rate), and a pool's log line gets the cached tokens next to the prediction.
+ */
+function attemptEnded(request: RouterRequest, options: AnswerOptions, final: unknown, ok: boolean): void {
+  options.activity.end(final);
+  const timings = parseTimings(final);
+  fleet.end(options.attempt, { ok, timings }, Date.now());
+  const routing = request.log.routing as { actualCached?: number } | undefined;
+  if (routing && timings) routing.actualCached = timings.cachedTokens;
 }
 
 /**
@@ -115,7 +133,7 @@ function logTokens(request: RouterRequest, usage: unknown): void {
  * A whole JSON answer, read with a bound. What goes wrong here happened after the host did the work (a generation
  * may be done), so it is reported, not regenerated on another member: none of these errors is marked for failover.
  */
-async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostResponse: Response, headers: Headers, activity: HostRequestActivity): Promise<Response> {
+async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostResponse: Response, headers: Headers, options: AnswerOptions): Promise<Response> {
   const body = await readHostJson(route.provider.id, hostResponse, new URL(request.url).pathname);
   // A 200 that carries an error object is an error.
   if (typeof body === "object" && body !== null && "error" in body) throw errorInAnswer(route.provider.id, body);
@@ -123,7 +141,7 @@ async function jsonAnswer(request: RouterRequest, route: ModelRoute, hostRespons
   // Responses object). Only that member is set: a tool's `input` object (Anthropic) may have a `model` of its own.
   if (typeof body === "object" && body !== null && typeof (body as { model?: unknown }).model === "string") (body as { model: string }).model = route.id;
   logTokens(request, (body as { usage?: unknown }).usage);
-  activity.end(body);
+  attemptEnded(request, options, body, true);
   fillOpenAiGaps(body);
   return json(body, { status: hostResponse.status, headers });
 }

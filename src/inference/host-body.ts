@@ -4,6 +4,7 @@
  * only puts its own model name in front (fetch.ts sends the parts without joining them). So a large request is held
  * as one buffer while it waits for a host, not as the parsed object plus a string per attempt.
  */
+import type { PrefixChain } from "../routing/index.js";
 
 const encoder = new TextEncoder();
 
@@ -14,6 +15,8 @@ export interface HostBody {
   readonly empty: boolean;
   /** A non-streaming request asked of the host as a stream and assembled by the router (inference/answer.ts). */
   readonly assembled: boolean;
+  /** Hashes of the conversation's prefixes, for the fleet router's prompt-cache match (routing/prefix.ts). */
+  readonly chain?: PrefixChain;
 }
 
 /**

@@ -27,7 +27,7 @@ export interface ModelHost {
  * failed before answering passes to the next pool member; the host's own verdict on the request is final.
  */
 export async function withModelHost<T>(request: RouterRequest, env: Env, model: string, ask: (host: ModelHost) => Promise<T>): Promise<{ route: ModelRoute; value: T }> {
-  return firstThatAnswers(request, await candidatesFor(request, env, model), async (route) => ({ route, value: await ask(modelHost(request, env, route)) }));
+  return firstThatAnswers(request, (await candidatesFor(request, env, model)).routes, async (route) => ({ route, value: await ask(modelHost(request, env, route)) }));
 }
 
 function modelHost(request: RouterRequest, env: Env, route: ModelRoute): ModelHost {

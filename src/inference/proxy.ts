@@ -8,7 +8,8 @@
 import type { Env } from "../env.js";
 import type { RouterRequest } from "../request-context.js";
 import type { ModelRoute } from "../resolver/resolve.js";
-import { countedInFlight } from "../upstream/activity.js";
+import { fleet, prefixChain, type Attempt, type PromptApi, type Ranking } from "../routing/index.js";
+import { countedInFlight, type HostRequestActivity } from "../upstream/activity.js";
 import { hostErrorToRouterError } from "../upstream/errors.js";
 import { firstThatAnswers } from "../upstream/failover.js";
 import { callHost } from "../upstream/fetch.js";
@@ -25,21 +26,47 @@ export interface ProxyOptions {
   readByScript?: boolean;
 }
 
-/** The body a host gets for `hostPath`: non-streaming chat and completions are asked as a stream and assembled. */
+/** Which prompt shape each host endpoint has, for the conversation's prefix hashes; none for embeddings and rerank. */
+const PROMPT_APIS = new Map<string, PromptApi>([
+  ["/v1/chat/completions", "chat"],
+  ["/v1/completions", "completions"],
+  ["/v1/messages", "messages"],
+  ["/v1/responses", "responses"],
+]);
+
+/**
+ * The body a host gets for `hostPath`: non-streaming chat and completions are asked as a stream and assembled. The
+ * conversation's prefix hashes are taken here, while the parsed body still exists.
+ */
 export function forHost(raw: Record<string, unknown>, hostPath: string): HostBody {
-  return hostBody(raw, raw.stream !== true && assemblerFor(hostPath) !== undefined);
+  const api = PROMPT_APIS.get(hostPath);
+  return { ...hostBody(raw, raw.stream !== true && assemblerFor(hostPath) !== undefined), ...(api && { chain: prefixChain(api, raw) }) };
 }
 
 /** Resolves `model`, and forwards the body to the first candidate that answers. */
 export async function proxyInference(request: RouterRequest, env: Env, body: HostBody, model: string, options: ProxyOptions): Promise<Response> {
   if (options.purpose) request.log.purpose = options.purpose;
-  return forward(request, env, body, await candidatesFor(request, env, model), options);
+  const { routes, ranking } = await candidatesFor(request, env, model, body.chain);
+  return forward(request, env, body, routes, ranking, options);
 }
 
-async function forward(request: RouterRequest, env: Env, body: HostBody, candidates: ModelRoute[], options: ProxyOptions): Promise<Response> {
+async function forward(request: RouterRequest, env: Env, body: HostBody, candidates: ModelRoute[], ranking: Ranking<ModelRoute>, options: ProxyOptions): Promise<Response> {
   const { hostPath } = options;
-  // Counted in flight from here until the answer has ended: the status page shows it.
+  // A replicas pool is where the fleet router chose; an ordered chain is tried in config order.
+  const balanced = ranking.policy === "replicas" && candidates.length > 1;
+  // Counted in flight from here until the answer has ended: the status page and the fleet router use it.
   return firstThatAnswers(request, candidates, (route) => countedInFlight(route.provider, async (activity) => {
+    const attempt = fleet.begin(ranking, route, Date.now());
+    if (balanced) request.log.routing = { reason: attempt.reason, predictedCached: attempt.predictedCachedTokens };
+    try {
+      return await attemptOn(route, activity, attempt);
+    } catch (err) {
+      fleet.end(attempt, { ok: false }, Date.now());
+      throw err;
+    }
+  }));
+
+  async function attemptOn(route: ModelRoute, activity: HostRequestActivity, attempt: Attempt): Promise<Response> {
     const hostResponse = await callHost(route.provider, env, {
       method: "POST",
       path: hostPath,
@@ -50,6 +77,6 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
     request.log.ttfbMs = Date.now() - request.startedAt;
     activity.answered();
     if (!hostResponse.ok) throw await hostErrorToRouterError(route.provider.id, hostResponse);
-    return answer(request, route, hostResponse, { hostPath, activity, assembled: body.assembled, readByScript: options.readByScript ?? false });
-  }));
+    return answer(request, route, hostResponse, { hostPath, activity, attempt, pooled: balanced, assembled: body.assembled, readByScript: options.readByScript ?? false });
+  }
 }

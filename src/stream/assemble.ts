@@ -32,6 +32,11 @@ abstract class ChunkAssembler {
     return this.#usage;
   }
 
+  /** llama-server's `timings` (cached and computed prompt tokens, prefill rate), once they arrived. */
+  get timings(): Json | undefined {
+    return this.#timings;
+  }
+
   add(chunk: Json): void {
     this.#first ??= chunk;
     if (chunk.usage) this.#usage = chunk.usage;

@@ -88,8 +88,8 @@ describe("boocode-local /v1 through wrangler dev, real llama-server hosts", () =
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
   });
 
-  it("serves an alias pool from its first member", async () => {
-    const { data, response } = await client.chat.completions.create({ model: "pool", messages, max_tokens: 4 }).withResponse();
+  it("serves an ordered chain from its first member", async () => {
+    const { data, response } = await client.chat.completions.create({ model: "chain", messages, max_tokens: 4 }).withResponse();
     expect(data.model).toBe("a/tiny");
     expect(response.headers.get("x-boocode-route")).toBe("a/tiny");
   });

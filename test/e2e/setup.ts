@@ -74,7 +74,7 @@ export default async function setup(project: TestProject) {
         { id: "r", label: "Router-mode host", baseUrl: hostR.url, discover: true },
         { id: "s", label: "Slow host", baseUrl: hostS.url, discover: true },
       ],
-      aliases: { pool: ["a/tiny", "b/tiny"] },
+      aliases: { pool: { members: ["a/tiny", "b/tiny"], policy: "replicas" }, chain: ["a/tiny", "b/tiny"] },
     },
   });
   console.log(`e2e world ready in ${Date.now() - started} ms: router ${router.url}, a ${hostA.url}, b ${hostB.url}, r ${hostR.url}, s ${hostS.url}`);

@@ -20,7 +20,7 @@ beforeEach(async () => {
       { id: "gpu", label: "GPU box", baseUrl: gpu, models: [{ id: "qwen-32b", label: "Qwen 32B", contextLength: 32768, maxOutputTokens: 8192 }] },
       { id: "laptop", baseUrl: laptop, timeouts: { idleMs: 300 } },
     ],
-    aliases: { pool: ["gpu/tiny", "laptop/tiny"], coder: "gpu/qwen-32b" },
+    aliases: { pool: { members: ["gpu/tiny", "laptop/tiny"], policy: "replicas" }, chain: ["gpu/tiny", "laptop/tiny"], coder: "gpu/qwen-32b" },
   });
 });
 afterEach(() => hosts?.restore());
@@ -41,7 +41,8 @@ describe("GET /api/opencode-config", () => {
       "gpu/qwen-32b": { name: "Qwen 32B", limit: { context: 32768, output: 8192 } },
       "gpu/tiny": { name: "tiny on GPU box", limit: { context: 1024, output: 256 } },
       "laptop/tiny": { name: "laptop/tiny", limit: { context: 1024, output: 256 } },
-      pool: { name: "pool (gpu/tiny → laptop/tiny)", limit: { context: 1024, output: 256 } },
+      pool: { name: "pool (gpu/tiny | laptop/tiny)", limit: { context: 1024, output: 256 } },
+      chain: { name: "chain (gpu/tiny → laptop/tiny)", limit: { context: 1024, output: 256 } },
       coder: { name: "coder (gpu/qwen-32b)", limit: { context: 32768, output: 8192 } },
     });
   });
@@ -190,18 +191,26 @@ describe("Anthropic paths", () => {
   });
 });
 
-describe("session affinity on an alias pool", () => {
-  const chat = (headers: Record<string, string>) => call("/v1/chat/completions", { json: { model: "pool", messages: [{ role: "user", content: "hi" }] }, headers });
+describe("session affinity on a replicas pool", () => {
+  const chat = (headers: Record<string, string>, model = "pool") => call("/v1/chat/completions", { json: { model, messages: [{ role: "user", content: "hi" }] }, headers });
   const served = () => withHosts({ [`${gpu}/v1/chat/completions`]: () => hostJson(FIXTURES.chat), [`${laptop}/v1/chat/completions`]: () => hostJson(FIXTURES.chat) });
+  /** The composite id that served: the route header's first field (a replicas pool adds the router's reason). */
+  const routeOf = async (headers: Record<string, string>, model?: string) => (await chat(headers, model)).headers.get("x-boocode-route")!.split(";")[0]!;
 
-  it("without a session the first member serves", async () => {
+  it("without a session a conversation keeps going to one host, and the header says why", async () => {
     hosts = served();
-    for (let i = 0; i < 3; i++) expect((await chat({})).headers.get("x-boocode-route")).toBe("gpu/tiny");
+    const header = (await chat({})).headers.get("x-boocode-route")!;
+    expect(header).toMatch(/^(gpu|laptop)\/tiny; cache=(cold|partial|warm); queue=0$/);
+    for (let i = 0; i < 3; i++) expect(await routeOf({})).toBe(header.split(";")[0]);
+  });
+
+  it("an ordered chain is tried in config order whatever the session, and its header is the bare id", async () => {
+    hosts = served();
+    for (let s = 0; s < 6; s++) expect((await chat({ "x-session-affinity": `ses_${s}` }, "chain")).headers.get("x-boocode-route")).toBe("gpu/tiny");
   });
 
   it("each session sticks to one host, and sessions spread over the pool", async () => {
     hosts = served();
-    const routeOf = async (headers: Record<string, string>) => (await chat(headers)).headers.get("x-boocode-route");
     const seen = new Map<string, string>();
     for (let s = 0; s < 12; s++) {
       const first = (await routeOf({ "x-session-affinity": `ses_${s}` }))!;
@@ -218,13 +227,13 @@ describe("session affinity on an alias pool", () => {
   ])("reads %s", async (_name, header) => {
     hosts = served();
     const routes = new Set<string>();
-    for (let s = 0; s < 8; s++) routes.add((await chat(header(`s-${s}`))).headers.get("x-boocode-route")!);
+    for (let s = 0; s < 8; s++) routes.add(await routeOf(header(`s-${s}`)));
     expect(routes.size).toBe(2);
   });
 
   it("a session whose host is down moves to the other member", async () => {
     hosts = withHosts({ [`${gpu}/v1/chat/completions`]: () => Promise.reject(new TypeError("Network connection lost.")), [`${laptop}/v1/chat/completions`]: () => hostJson(FIXTURES.chat) });
-    for (let s = 0; s < 6; s++) expect((await chat({ "x-session-affinity": `ses_${s}` })).headers.get("x-boocode-route")).toBe("laptop/tiny");
+    for (let s = 0; s < 6; s++) expect(await routeOf({ "x-session-affinity": `ses_${s}` })).toBe("laptop/tiny");
   });
 });
 

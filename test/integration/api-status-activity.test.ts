@@ -1,14 +1,11 @@
 // GET /status.json: the public activity figures the status page refreshes from. Requests in flight are counted by the
 // router from the host call until the answer has ended (stream end, JSON body, failure); tokens/s come from the
 // answers' own timings. It never makes a host work and shows only the public view.
-import { createExecutionContext, env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Env } from "../../src/env.js";
-import worker from "../../src/index.js";
 import slotsBody from "../fixtures/llama-server/slots.body?raw";
 import { fakeHosts, hostJson, refused, sseEvents } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
-import { scanResponse } from "../helpers/secret-scan.js";
+import { direct, heldStream } from "../helpers/held-stream.js";
 import { KEY, call, uniqueHost, useConfig } from "../helpers/worker.js";
 
 let gpu: string, spare: string, down: string;
@@ -31,45 +28,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-const enc = new TextEncoder();
-
-/**
- * A host that streams the recorded chat answer's first event, then holds the rest until `release()`. The stream is
- * made inside the host call (a stream made by the test itself would belong to another request's I/O context).
- */
-function heldStream() {
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  const events = sseEvents(FIXTURES.chatStream);
-  const handler = () => {
-    let i = 0;
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        if (i === 1) await gate;
-        if (i >= events.length) return controller.close();
-        controller.enqueue(enc.encode(events[i++]!));
-      },
-    });
-    return new Response(body, { headers: { "content-type": "text/event-stream" } });
-  };
-  return { handler, release };
-}
-
 const CHAT = { messages: [{ role: "user", content: "hi" }], max_tokens: 4 };
-
-/**
- * The Worker's own fetch, in this isolate, so a stream held open mid-answer can be read chunk by chunk. Only the
- * whole answers are secret-scanned here: the scan reads a clone of the body, and a cloned stream's first chunk does
- * not come through to this reader while its twin waits for the rest.
- */
-function direct(path: string, body?: unknown): Promise<Response> {
-  const headers: Record<string, string> = body === undefined ? {} : { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
-  const request = new Request(`https://router.test${path}`, { method: body === undefined ? "GET" : "POST", headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  return worker.fetch(request, env as Env, createExecutionContext()).then((response) => {
-    if (request.method === "GET") scanResponse(`${request.method} ${path}`, response);
-    return response;
-  });
-}
 
 async function activity(): Promise<Record<string, { inFlight: number; tokensPerSecond: number | null; recentAnswers: number }>> {
   const res = await direct("/status.json");

@@ -89,6 +89,6 @@ describe("readers of config.aliases handle the object form", () => {
     ] as CatalogModel[];
     const catalog = { models, aliases: { coder: { members: ["gpu/qwen-32b", "laptop/qwen-32b"], policy: "replicas" } } } as any;
     const offered = Object.values(opencodeConfig(catalog, "http://127.0.0.1:8787").provider)[0]!.models;
-    expect(offered.coder).toEqual({ name: "coder (gpu/qwen-32b → laptop/qwen-32b)", limit: { context: 16384, output: 2048 } });
+    expect(offered.coder).toEqual({ name: "coder (gpu/qwen-32b | laptop/qwen-32b)", limit: { context: 16384, output: 2048 } });
   });
 });

@@ -1,0 +1,95 @@
+// The fleet router in the request path: a replicas pool is ranked by expected time to first token (what the
+// router has in flight on each host, which host holds the conversation's prefix), an ordered chain keeps its order,
+// and every answer's timings feed back into the ranking. The rules themselves are pinned in test/unit/routing-*.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { fakeHosts, hostStream, sseEvents } from "../helpers/fake-hosts.js";
+import { FIXTURES } from "../helpers/fixtures.js";
+import { direct, heldStream } from "../helpers/held-stream.js";
+import { uniqueHost, useConfig } from "../helpers/worker.js";
+
+let a: string, b: string;
+let hosts: ReturnType<typeof fakeHosts> | undefined;
+
+beforeEach(async () => {
+  [a, b] = [uniqueHost("a"), uniqueHost("b")];
+  await useConfig({
+    version: 1,
+    providers: [
+      { id: "a", baseUrl: a, models: [{ id: "qwen", upstream: "tiny" }] },
+      { id: "b", baseUrl: b, models: [{ id: "qwen", upstream: "tiny" }] },
+    ],
+    aliases: { coder: { members: ["a/qwen", "b/qwen"], policy: "replicas" }, chain: ["a/qwen", "b/qwen"] },
+  });
+});
+afterEach(() => {
+  hosts?.restore();
+  vi.restoreAllMocks();
+});
+
+/** An agent's first turn: its system prompt (shared by all its conversations), then the user's request. */
+const TURN_1 = [
+  { role: "system", content: "You are a coding agent." },
+  { role: "user", content: "write a function that adds two numbers, in TypeScript, with a test" },
+];
+const routeOf = (res: Response) => res.headers.get("x-boocode-route")!.split(";")[0];
+
+/** The router's JSON log lines written from now on, for `path`. */
+function logLines(path: string): Record<string, any>[] {
+  const lines: Record<string, any>[] = [];
+  const original = console.log.bind(console);
+  vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
+    original(...args); // still seen by the suite's secret scan
+    const line = String(args[0]);
+    if (line.startsWith('{"requestId"') && JSON.parse(line).path === path) lines.push(JSON.parse(line));
+  });
+  return lines;
+}
+
+describe("a replicas pool", () => {
+  it("sends a request to the idle member while the other one's slot is taken by a stream still running", async () => {
+    const held = { [a]: heldStream(), [b]: heldStream() };
+    hosts = fakeHosts({ [`${a}/v1/chat/completions`]: held[a]!.handler, [`${b}/v1/chat/completions`]: held[b]!.handler });
+    const first = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 });
+    const reader = first.body!.getReader();
+    await reader.read(); // the first request is streaming: one request in flight on its host
+    const second = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 });
+    expect(second.status).toBe(200);
+    expect(routeOf(second)).not.toBe(routeOf(first));
+    expect(second.headers.get("x-boocode-route")).toMatch(/; cache=cold; queue=0$/);
+    for (const h of Object.values(held)) h.release();
+    await Promise.all([second.text(), (async () => { while (!(await reader.read()).done); })()]);
+  });
+
+  it("sends a conversation's next turn to the host that has its prefix, and logs the prediction next to the host's cached tokens", async () => {
+    hosts = fakeHosts({
+      [`${a}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+      [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+    });
+    const lines = logLines("/v1/chat/completions");
+    const turn1 = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 });
+    await turn1.text();
+    const turn2Messages = [...TURN_1, { role: "assistant", content: "function add(a: number, b: number) { return a + b; }" }, { role: "user", content: "now the test" }];
+    const turn2 = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: turn2Messages });
+    await turn2.text();
+    expect(routeOf(turn2)).toBe(routeOf(turn1));
+    expect(turn2.headers.get("x-boocode-route")).toMatch(/; cache=(partial|warm); queue=0$/);
+    await vi.waitFor(() => expect(lines).toHaveLength(2));
+    const cachedByHost = JSON.parse(sseEvents(FIXTURES.chatStream).find((e) => e.includes('"timings"'))!.slice(6)).timings.cache_n;
+    expect(lines[0]!.routing).toEqual({ reason: turn1.headers.get("x-boocode-route"), predictedCached: 0, actualCached: cachedByHost });
+    expect(lines[1]!.routing.predictedCached).toBeGreaterThan(0);
+  });
+});
+
+describe("an ordered chain", () => {
+  it("keeps its order even while its first member is busy: falling back to a smaller model is the config's choice, not the router's", async () => {
+    const held = heldStream();
+    hosts = fakeHosts({ [`${a}/v1/chat/completions`]: held.handler, [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)) });
+    const first = await direct("/v1/chat/completions", { model: "chain", stream: true, messages: TURN_1 });
+    const reader = first.body!.getReader();
+    await reader.read();
+    const second = await direct("/v1/chat/completions", { model: "chain", stream: true, messages: TURN_1 });
+    expect([first.headers.get("x-boocode-route"), second.headers.get("x-boocode-route")]).toEqual(["a/qwen", "a/qwen"]);
+    held.release();
+    await Promise.all([second.text(), (async () => { while (!(await reader.read()).done); })()]);
+  });
+});
