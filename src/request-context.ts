@@ -30,6 +30,8 @@ export type RouterRequest = IRequest & {
   logDeferred?: boolean;
   /** The log line was written; a request writes exactly one. */
   logged?: boolean;
+  /** Work that may outlive the answer (the fleet router's background refresh of host reports). */
+  waitUntil: (work: Promise<unknown>) => void;
 };
 
 export type Handler = (request: RouterRequest, env: Env, ctx: ExecutionContext) => Promise<Response> | Response;

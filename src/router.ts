@@ -15,8 +15,9 @@ import { learnSecrets } from "./secrets.js";
 
 type Args = [Env, ExecutionContext];
 
-function withContext(request: RouterRequest, env: Env): void {
+function withContext(request: RouterRequest, env: Env, ctx: ExecutionContext): void {
   learnSecrets(env);
+  request.waitUntil = (work) => ctx.waitUntil(work.catch(() => {}));
   request.requestId = requestIdFor(request);
   request.startedAt = Date.now();
   request.log = { requestId: request.requestId, method: request.method, path: new URL(request.url).pathname };

@@ -15,6 +15,7 @@ import { providersToProbe, resolveModel, type ModelRoute } from "../resolver/res
 import { EMPTY_CHAIN, fleet, type PrefixChain, type Ranking } from "../routing/index.js";
 import { discover } from "../upstream/discovery.js";
 import { healthyFirst } from "../upstream/recent-failures.js";
+import { refreshHostReports } from "./host-reports.js";
 import { sessionKey } from "./session.js";
 
 export interface Candidates {
@@ -30,6 +31,7 @@ export async function candidatesFor(request: RouterRequest, env: Env, model: str
   const session = sessionKey(request.headers);
   if (session) request.log.session = sessionTag(session);
   const { candidates, policy } = await resolveRequest(config, model, env);
+  if (policy === "replicas" && candidates.length > 1) await refreshHostReports(candidates, env, request.waitUntil);
   const ranking = fleet.rank({ candidates, policy, session, chain }, Date.now());
   return { routes: healthyFirst(ranking.order.map((e) => e.route)), ranking };
 }

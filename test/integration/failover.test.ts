@@ -74,3 +74,24 @@ describe("alias pool failover: host down or host's answer", () => {
     expect(chatCalls()).toEqual([gpu, laptop]);
   });
 });
+
+describe("recent failures", () => {
+  it("after a pool member timed out, the next requests go to the healthy member first (no second timeout)", async () => {
+    await useConfig({
+      version: 2,
+      providers: [
+        { id: "gpu", baseUrl: gpu, discover: false, timeouts: { firstByteMs: 400 }, models: [{ id: "qwen-32b", upstream: "qwen2.5-coder-32b-instruct" }] },
+        { id: "laptop", baseUrl: `${laptop}/llama`, discover: false, timeouts: { firstByteMs: 400 }, models: [{ id: "tiny" }] },
+      ],
+      aliases: { coder: ["gpu/qwen-32b", "laptop/tiny"] },
+    });
+    let gpuCalls = 0;
+    hosts = fakeHosts({
+      [`${gpu}/v1/chat/completions`]: () => (gpuCalls++, new Promise<Response>(() => {})),
+      [`${laptop}/llama/v1/chat/completions`]: () => hostJson(FIXTURES.chat),
+    });
+    for (let i = 0; i < 4; i++) expect((await call("/v1/chat/completions", { json: { model: "coder", ...CHAT } })).headers.get("x-boocode-route")).toBe("laptop/tiny");
+    // The member that hung was asked once: the first request paid its timeout, the next ones went to laptop first.
+    expect(gpuCalls).toBe(1);
+  });
+});

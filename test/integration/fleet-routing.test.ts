@@ -2,7 +2,7 @@
 // router has in flight on each host, which host holds the conversation's prefix), an ordered chain keeps its order,
 // and every answer's timings feed back into the ranking. The rules themselves are pinned in test/unit/routing-*.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { fakeHosts, hostStream, sseEvents } from "../helpers/fake-hosts.js";
+import { fakeHosts, hostJson, hostStream, sseEvents } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
 import { direct, heldStream } from "../helpers/held-stream.js";
 import { uniqueHost, useConfig } from "../helpers/worker.js";
@@ -77,6 +77,55 @@ describe("a replicas pool", () => {
     const cachedByHost = JSON.parse(sseEvents(FIXTURES.chatStream).find((e) => e.includes('"timings"'))!.slice(6)).timings.cache_n;
     expect(lines[0]!.routing).toEqual({ reason: turn1.headers.get("x-boocode-route"), predictedCached: 0, actualCached: cachedByHost });
     expect(lines[1]!.routing.predictedCached).toBeGreaterThan(0);
+  });
+});
+
+describe("a replicas pool reads what the hosts are doing", () => {
+  /** `/slots` of a host with `total` slots, `busy` of them processing. */
+  const slots = (total: number, busy: number) => () => hostJson(Array.from({ length: total }, (_, id) => ({ id, n_ctx: 4096, is_processing: id < busy })));
+
+  it("keeps a session on its home host while a second slot there is free (it learns the slot count from /slots)", async () => {
+    const held = { [a]: heldStream(), [b]: heldStream() };
+    hosts = fakeHosts({
+      [`${a}/v1/chat/completions`]: held[a]!.handler,
+      [`${b}/v1/chat/completions`]: held[b]!.handler,
+      [`${a}/slots`]: slots(2, 0),
+      [`${b}/slots`]: slots(2, 0),
+    });
+    const session = { "x-session-affinity": "ses_home" };
+    const first = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 }, session);
+    const reader = first.body!.getReader();
+    await reader.read(); // the session's first request holds one of its home's two slots
+    const second = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 }, session);
+    expect(routeOf(second)).toBe(routeOf(first));
+    expect(hosts.calls.some((c) => c.url.startsWith(`${a}/slots`)) && hosts.calls.some((c) => c.url.startsWith(`${b}/slots`))).toBe(true);
+    for (const h of Object.values(held)) h.release();
+    await Promise.all([second.text(), (async () => { while (!(await reader.read()).done); })()]);
+  });
+
+  it("never sends a request to a router-mode host that must load the model while a member has it loaded and a slot free", async () => {
+    await useConfig({
+      version: 2,
+      providers: [
+        { id: "a", baseUrl: a, discover: true, models: [] },
+        { id: "b", baseUrl: b, discover: true, models: [] },
+      ],
+      aliases: { coder: { members: ["a/qwen", "b/qwen"], policy: "replicas" } },
+    });
+    const routerMode = (status: string) => () => hostJson({ object: "list", data: [{ id: "qwen", object: "model", owned_by: "llamacpp", aliases: [], status: { value: status, args: [] } }] });
+    hosts = fakeHosts({
+      [`${a}/v1/models`]: routerMode("unloaded"),
+      [`${b}/v1/models`]: routerMode("loaded"),
+      [`${a}/slots`]: slots(1, 0),
+      [`${b}/slots`]: slots(1, 0),
+      [`${a}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+      [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+    });
+    for (let i = 0; i < 4; i++) {
+      const res = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: [{ role: "user", content: `conversation ${i}` }] });
+      await res.text();
+      expect(res.headers.get("x-boocode-route")).toBe("b/qwen; cache=cold; queue=0");
+    }
   });
 });
 

@@ -1,0 +1,44 @@
+/**
+ * Keeps the fleet router's picture of a pool's hosts current: each member's `/slots` (how many slots, how many busy)
+ * and, for a router-mode host, which models are loaded (its `/v1/models` status, from discovery's cached probe).
+ * Refreshed in the background (`waitUntil`) once the figures are a few seconds old, so no request waits on them;
+ * only a host the router knows nothing about yet is asked before ranking, for at most FIRST_REPORT_WAIT_MS.
+ */
+import type { Env } from "../env.js";
+import type { ModelRoute } from "../resolver/resolve.js";
+import { fleet, type Residency } from "../routing/index.js";
+import { probeHost, probeModelInfo } from "../upstream/discovery.js";
+
+/** How long the first request to a host the router has no figures for waits for them before it is ranked blind. */
+const FIRST_REPORT_WAIT_MS = 750;
+const RESIDENCY = new Set<string>(["loaded", "unloaded", "loading"]);
+
+export async function refreshHostReports(routes: readonly ModelRoute[], env: Env, waitUntil: (work: Promise<unknown>) => void): Promise<void> {
+  const now = Date.now();
+  const firstTime: Promise<unknown>[] = [];
+  for (const route of routes) {
+    const known = fleet.signals.view(route.provider, route.upstream, now).slots !== undefined;
+    if (!fleet.needsRefresh(route.provider, now)) continue;
+    const work = fetchReports(route, env);
+    waitUntil(work);
+    if (!known) firstTime.push(Promise.race([work, new Promise((resolve) => setTimeout(resolve, FIRST_REPORT_WAIT_MS))]));
+  }
+  await Promise.all(firstTime);
+}
+
+async function fetchReports(route: ModelRoute, env: Env): Promise<void> {
+  const [slots, models] = await Promise.all([
+    probeModelInfo(route.provider, env, "/slots", route.upstream, { maxAgeMs: 1_000 }),
+    route.provider.discover ? probeHost(route.provider, env) : undefined,
+  ]);
+  const now = Date.now();
+  if (slots.ok) fleet.recordSlots(route.provider, route.upstream, slots.body, now);
+  if (models?.ok) {
+    const residency = new Map<string, Residency>();
+    for (const m of models.models) {
+      if (m.status === undefined || !RESIDENCY.has(m.status)) continue;
+      for (const name of [m.name, ...m.aliases]) residency.set(name, m.status as Residency);
+    }
+    if (residency.size > 0) fleet.signals.recordResidency(route.provider, residency, now);
+  }
+}
