@@ -46,7 +46,7 @@ export class FleetRouter {
   /** Call when a request is sent to `route` (one of the ranking's candidates): it counts as in flight there. */
   begin<T extends Candidate>(ranking: Ranking<T>, route: T, now: number): Attempt {
     const e: Estimate<T> | undefined = ranking.order.find((x) => x.route === route);
-    this.signals.begin(route.provider, route.upstream, now);
+    this.signals.begin(route.provider, route.upstream, now, ranking.session);
     return { host: route.provider, model: route.upstream, startedAt: now, session: ranking.session, chain: ranking.chain, predictedCachedTokens: e?.predictedCachedTokens ?? 0, reason: e?.reason ?? route.id, ended: false };
   }
 

@@ -75,7 +75,8 @@ export interface FleetSignals {
   cachedPrefix(host: HostRef, model: string, chain: PrefixChain): PrefixMatch;
   /** The host key that served `session` last. */
   home(session: string): string | undefined;
-  begin(host: HostRef, model: string, now: number): void;
+  /** A request went to `host`; a session's home moves there at once, so its concurrent requests follow it. */
+  begin(host: HostRef, model: string, now: number, session?: string): void;
   end(finished: FinishedRequest, now: number): void;
   /** `model` undefined: the figures are the whole host's (a single-model host). */
   recordSlots(host: HostRef, model: string | undefined, slots: SlotUse, now: number): void;
@@ -132,21 +133,28 @@ export class MemorySignals implements FleetSignals {
     return this.sessions.get(session);
   }
 
-  begin(host: HostRef, model: string, _now: number): void {
+  begin(host: HostRef, model: string, _now: number, session?: string): void {
     this.model(host, model).inFlight++;
+    if (session) this.setHome(session, host);
+  }
+
+  private setHome(session: string, host: HostRef): void {
+    this.sessions.delete(session);
+    this.sessions.set(session, hostKey(host));
+    if (this.sessions.size > this.settings.sessionCapacity) this.sessions.delete(this.sessions.keys().next().value!);
   }
 
   end(f: FinishedRequest, now: number): void {
     const m = this.model(f.host, f.model);
     m.inFlight = Math.max(0, m.inFlight - 1);
-    if (!f.ok) return;
+    if (!f.ok) {
+      // A home that failed is no home: the session's next request is ranked afresh.
+      if (f.session && this.sessions.get(f.session) === hostKey(f.host)) this.sessions.delete(f.session);
+      return;
+    }
     const s = this.settings;
     m.serviceMs = learn(m.serviceMs, Math.max(0, now - f.startedAt), s.learnWeight);
-    if (f.session) {
-      this.sessions.delete(f.session);
-      this.sessions.set(f.session, hostKey(f.host));
-      if (this.sessions.size > s.sessionCapacity) this.sessions.delete(this.sessions.keys().next().value!);
-    }
+    if (f.session) this.setHome(f.session, f.host);
     const t = f.timings;
     if (t) {
       if (t.prefillPerSecond && t.computedTokens >= s.minRateTokens) m.prefillPerSecond = learn(m.prefillPerSecond, t.prefillPerSecond, s.learnWeight);

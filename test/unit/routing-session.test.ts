@@ -29,6 +29,26 @@ describe("a session stays on its home host", () => {
     expect(rank(router, candidates, chatBody("unrelated", 1), "s1").order[0]!.route).toBe(elsewhere);
   });
 
+  it("a request sent while the session's first one is still running follows it there (the home moves when a request is sent)", () => {
+    const router = new FleetRouter();
+    const candidates = pool();
+    const elsewhere = orderForSession(candidates, "s1")[2]!;
+    // Two slots on every host: one request in flight leaves a slot free at home.
+    for (const c of candidates) router.recordSlots(c.provider, c.upstream, [{ is_processing: false }, { is_processing: false }], 0);
+    const first = router.rank({ candidates, policy: "replicas", session: "s1", chain: prefixChain("chat", chatBody("c1", 1)) }, 0);
+    router.begin(first, elsewhere, 0); // sent, not finished: no answer, no timings yet
+    expect(rank(router, candidates, chatBody("unrelated", 1), "s1").order[0]!.route).toBe(elsewhere);
+  });
+
+  it("a home that failed is forgotten: the session is ranked afresh", () => {
+    const router = new FleetRouter();
+    const candidates = pool();
+    const elsewhere = orderForSession(candidates, "s1")[2]!;
+    const first = router.rank({ candidates, policy: "replicas", session: "s1", chain: prefixChain("chat", chatBody("c1", 1)) }, 0);
+    router.end(router.begin(first, elsewhere, 0), { ok: false }, 10);
+    expect(rank(router, candidates, chatBody("unrelated", 1), "s1").order[0]!.route).toBe(orderForSession(candidates, "s1")[0]);
+  });
+
   it("moves when the wait at home costs more than a cold prefill elsewhere (short prompt)", () => {
     const router = new FleetRouter();
     const [a, b] = pool();
