@@ -6,7 +6,7 @@
  * Plain TypeScript, no Workers API: exported to Node through `boocode-router/resolver`.
  */
 import * as z from "zod";
-import { jsonErrorOffset } from "./json-offset.js";
+import { jsonErrorOffset, lineColumnAt } from "./json-offset.js";
 
 /** Provider ids become the first segment of every composite id, so they must be URL- and log-safe. */
 const SLUG = /^[a-z0-9][a-z0-9-]*$/;
@@ -198,9 +198,7 @@ function jsonSyntaxMessage(text: string, err: Error): string {
   const scanned = jsonErrorOffset(text);
   const reported = /at position (\d+)/.exec(err.message);
   const offset = scanned >= 0 ? scanned : reported ? Number(reported[1]) : text.length;
-  const before = text.slice(0, offset);
-  const line = before.split("\n").length;
-  const column = offset - (before.lastIndexOf("\n") + 1) + 1;
+  const { line, column } = lineColumnAt(text, offset);
   const detail = err.message.replace(/\s*\(line \d+ column \d+\)/, "").replace(/\s*at position \d+/, "");
   return `not valid JSON at line ${line}, column ${column}: ${detail}`;
 }
