@@ -15,7 +15,7 @@ const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Model ids may contain `/` and `:` (router-mode names such as `org/repo-GGUF:Q4_K_M`), never spaces or controls. */
 const MODEL_ID = /^[A-Za-z0-9._:@+-][A-Za-z0-9._:@+/-]*$/;
 /** The longest model id (configured, or reported by a host). */
-export const MODEL_ID_MAX = 200;
+const MODEL_ID_MAX = 200;
 /** The longest `model` a request may name: a composite id is a slug, a `/` and a model id. */
 export const MODEL_REF_MAX = 300;
 

@@ -54,7 +54,7 @@ export function probeHost(provider: Provider, env: Env, now = Date.now()): Promi
 }
 
 /** The host's last good model list this isolate saw, if any. */
-export function lastKnownModels(provider: Provider): HostModel[] | undefined {
+function lastKnownModels(provider: Provider): HostModel[] | undefined {
   return lastGood.get(hostKey(provider));
 }
 
