@@ -20,6 +20,7 @@ import type { Handler, RouterRequest } from "./request-context.js";
 import type { Env } from "./env.js";
 import { badRequest, forbidden, notFound, RouterError } from "./errors.js";
 import { maxBodyBytes, readJsonBody } from "./http.js";
+import { adminKey } from "./settings.js";
 import { clientResponseHeaders } from "./upstream/headers.js";
 import { hostErrorToRouterError } from "./upstream/errors.js";
 import { callHost } from "./upstream/fetch.js";
@@ -28,7 +29,7 @@ export const ADMIN_KEY_HEADER = "x-boocode-admin-key";
 
 /** Throws 403 unless admin is configured and the request carries its key (compared in constant time). */
 export async function requireAdmin(request: Request, env: Env): Promise<void> {
-  const configured = typeof env.ROUTER_ADMIN_KEY === "string" ? env.ROUTER_ADMIN_KEY.trim() : "";
+  const configured = adminKey(env);
   if (!configured) throw forbidden("admin endpoints are off: set ROUTER_ADMIN_KEY to enable them", "admin_disabled");
   const presented = request.headers.get(ADMIN_KEY_HEADER)?.trim();
   if (!presented || !(await matchesAny(presented, [configured]))) {

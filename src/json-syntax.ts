@@ -3,6 +3,7 @@
  * ("Unexpected token 's', "sk-upstrea"... is not valid JSON"), which must not be shown: the input may be a secret or
  * a client's guess at one.
  */
+import { lineColumnAt } from "./config/json-offset.js";
 
 /** `not valid JSON at line L column C` (or without a place when the runtime gives none) for JSON.parse's error. */
 export function describeJsonSyntaxError(text: string, err: unknown): string {
@@ -10,8 +11,8 @@ export function describeJsonSyntaxError(text: string, err: unknown): string {
   if (/end of JSON input/i.test(message)) return "not valid JSON (it ends too early)";
   const position = /at position (\d+)/.exec(message);
   if (!position) return "not valid JSON";
-  const lines = text.slice(0, Number(position[1])).split("\n");
-  return `not valid JSON at line ${lines.length} column ${lines[lines.length - 1]!.length + 1}`;
+  const { line, column } = lineColumnAt(text, Number(position[1]));
+  return `not valid JSON at line ${line} column ${column}`;
 }
 
 /** The same description for a text, or undefined when it is JSON. */

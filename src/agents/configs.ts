@@ -17,7 +17,7 @@ export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
  * Claude Code refuses to start with an empty key ("Not logged in"), even when the router's auth is off. With auth
  * off any value passes, so an unset variable falls back to this placeholder.
  */
-export const AUTH_OFF_PLACEHOLDER_KEY = "local";
+const AUTH_OFF_PLACEHOLDER_KEY = "local";
 
 /** When a window is unknown (host unreachable and nothing configured), assume llama-server's common default. */
 const FALLBACK_CONTEXT = 8192;
@@ -34,7 +34,7 @@ export interface KeyOptions {
   keyOptional: boolean;
 }
 
-export const DEFAULT_KEY_OPTIONS: KeyOptions = { keyEnv: KEY_ENV, keyOptional: false };
+const DEFAULT_KEY_OPTIONS: KeyOptions = { keyEnv: KEY_ENV, keyOptional: false };
 
 /** Output cap: the configured one, else an eighth of the window (at most 4096), so prompt + output fit one slot. */
 export function limitsOf(m: Pick<CatalogModel, "contextLength" | "contextTrain" | "maxOutputTokens">): ModelLimits {

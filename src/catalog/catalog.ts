@@ -9,10 +9,12 @@ import type { Env } from "../env.js";
 import { listModels } from "../resolver/resolve.js";
 import { discover, probeModelInfo, type Discovery, type HostModel, type Probe } from "../upstream/discovery.js";
 
-export type HostStatus = "online" | "loading" | "offline" | "unauthorized" | "unknown";
+export const HOST_STATUSES = ["online", "loading", "offline", "unauthorized", "unknown"] as const;
+export type HostStatus = (typeof HOST_STATUSES)[number];
 
 /** Why a host is not online, for programs (`error` says it for people). */
-export type HostProblem = "unreachable" | "timeout" | "unauthorized" | "loading" | "error";
+export const HOST_PROBLEMS = ["unreachable", "timeout", "unauthorized", "loading", "error"] as const;
+export type HostProblem = (typeof HOST_PROBLEMS)[number];
 
 export interface CatalogProvider {
   id: string;

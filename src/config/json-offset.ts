@@ -82,3 +82,10 @@ export function jsonErrorOffset(text: string): number {
     throw at;
   }
 }
+
+/** The 1-based line and column of `offset` in `text`: people editing a file need those, not an offset. */
+export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const lineStart = before.lastIndexOf("\n") + 1;
+  return { line: before.split("\n").length, column: before.length - lineStart + 1 };
+}

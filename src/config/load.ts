@@ -67,14 +67,13 @@ export async function liveConfig(env: Env, now = Date.now()): Promise<LiveConfig
     return (state.live = { ...base, kvError: state.readError });
   }
   state.checkedAt = now;
-  const recovered = state.readError !== undefined;
   state.readError = undefined;
-  if (state.fromText && text === state.kvText) {
-    if (recovered) state.live = state.fromText;
-    return state.live!;
+  // The same text as last time is not parsed again; a good read after a failed one serves it without the error.
+  if (!state.fromText || text !== state.kvText) {
+    state.kvText = text;
+    state.fromText = fromKvText(text);
   }
-  state.kvText = text;
-  return (state.live = state.fromText = fromKvText(text));
+  return (state.live = state.fromText);
 }
 
 function fromKvText(text: string | null): LiveConfig {

@@ -7,7 +7,7 @@
  */
 import * as z from "zod";
 import { ALIAS_POLICIES, aliasMembers, type AliasTarget } from "./aliases.js";
-import { jsonErrorOffset } from "./json-offset.js";
+import { jsonErrorOffset, lineColumnAt } from "./json-offset.js";
 
 /** Provider ids become the first segment of every composite id, so they must be URL- and log-safe. */
 const SLUG = /^[a-z0-9][a-z0-9-]*$/;
@@ -16,7 +16,7 @@ const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Model ids may contain `/` and `:` (router-mode names such as `org/repo-GGUF:Q4_K_M`), never spaces or controls. */
 const MODEL_ID = /^[A-Za-z0-9._:@+-][A-Za-z0-9._:@+/-]*$/;
 /** The longest model id (configured, or reported by a host). */
-export const MODEL_ID_MAX = 200;
+const MODEL_ID_MAX = 200;
 /** The longest `model` a request may name: a composite id is a slug, a `/` and a model id. */
 export const MODEL_REF_MAX = 300;
 
@@ -214,9 +214,7 @@ function jsonSyntaxMessage(text: string, err: Error): string {
   const scanned = jsonErrorOffset(text);
   const reported = /at position (\d+)/.exec(err.message);
   const offset = scanned >= 0 ? scanned : reported ? Number(reported[1]) : text.length;
-  const before = text.slice(0, offset);
-  const line = before.split("\n").length;
-  const column = offset - (before.lastIndexOf("\n") + 1) + 1;
+  const { line, column } = lineColumnAt(text, offset);
   const detail = err.message.replace(/\s*\(line \d+ column \d+\)/, "").replace(/\s*at position \d+/, "");
   return `not valid JSON at line ${line}, column ${column}: ${detail}`;
 }

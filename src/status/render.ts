@@ -88,4 +88,4 @@ export function page(body: string): string {
 const pill = (status: string) => `<span class="pill ${esc(status)}">${esc(status)}</span>`;
 const thousands = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);

@@ -3,15 +3,16 @@
  * picking fields one by one (never by spreading a catalog entry), so a field added to the catalog later, such as a
  * host's error text, cannot reach a stranger by accident. No base URL, no error text, no secret's name or value.
  */
+import { HOST_PROBLEMS, HOST_STATUSES, type HostProblem } from "../catalog/catalog.js";
 import { aliasMembers, type AliasPolicy } from "../config/aliases.js";
 import type { ProvidersConfig } from "../config/schema.js";
 import { activityOf } from "../upstream/activity.js";
 import type { StatusSnapshot } from "./snapshot.js";
 
 /** The catalog's reasons a host is down (`loading` is a status of its own, shown as such). */
-export type PublicReason = "unreachable" | "unauthorized" | "timeout" | "error";
-const REASONS: readonly string[] = ["unreachable", "unauthorized", "timeout", "error"] satisfies PublicReason[];
-const STATUSES: readonly string[] = ["online", "loading", "offline", "unauthorized", "unknown"];
+export type PublicReason = Exclude<HostProblem, "loading">;
+const REASONS: readonly string[] = HOST_PROBLEMS.filter((reason): reason is PublicReason => reason !== "loading");
+const STATUSES: readonly string[] = HOST_STATUSES;
 
 export interface PublicProvider {
   id: string;

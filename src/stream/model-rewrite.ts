@@ -14,7 +14,7 @@
  * being passed on unrewritten (it would name the host's model).
  */
 import { upstreamError } from "../errors.js";
-import { MAX_EVENT_BYTES, isBlank, lastEventEnd } from "./sse-frames.js";
+import { MAX_EVENT_BYTES, isBlank, joinChunks, lastEventEnd } from "./sse-frames.js";
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -79,13 +79,7 @@ export class ModelRewriter {
 
   /** The held chunks and `last`, joined into one array (the one copy an event spanning chunks costs). */
   #takeHeld(last: Uint8Array): Uint8Array {
-    const out = new Uint8Array(this.#heldBytes + last.length);
-    let at = 0;
-    for (const part of this.#held) {
-      out.set(part, at);
-      at += part.length;
-    }
-    out.set(last, at);
+    const out = joinChunks(this.#held, this.#heldBytes, last);
     this.#held = [];
     this.#heldBytes = 0;
     return out;

@@ -8,7 +8,7 @@
  * however long the line. An event longer than MAX_EVENT_BYTES is refused rather than held.
  */
 import { upstreamError } from "../errors.js";
-import { CR, LF, MAX_EVENT_BYTES } from "./sse-frames.js";
+import { CR, LF, MAX_EVENT_BYTES, joinChunks } from "./sse-frames.js";
 
 export interface SseEvent {
   /** The `event:` field, `"message"` when the event named none. */
@@ -76,13 +76,7 @@ export class SseDecoder {
       this.#count(last.length);
       return last.length ? this.#text.decode(last) : "";
     }
-    const bytes = new Uint8Array(this.#heldBytes + last.length);
-    let at = 0;
-    for (const part of this.#held) {
-      bytes.set(part, at);
-      at += part.length;
-    }
-    bytes.set(last, at);
+    const bytes = joinChunks(this.#held, this.#heldBytes, last);
     this.#held = [];
     this.#heldBytes = 0;
     this.#count(bytes.length);

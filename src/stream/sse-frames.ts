@@ -42,6 +42,21 @@ export function lastEvent(bytes: Uint8Array): Uint8Array {
   return bytes.subarray(start, end);
 }
 
+/**
+ * `held` (whose lengths add up to `heldBytes`) and `last`, joined into one new array: the one copy an event or a line
+ * that spans chunks costs, made once when it ends.
+ */
+export function joinChunks(held: readonly Uint8Array[], heldBytes: number, last: Uint8Array): Uint8Array {
+  const out = new Uint8Array(heldBytes + last.length);
+  let at = 0;
+  for (const part of held) {
+    out.set(part, at);
+    at += part.length;
+  }
+  out.set(last, at);
+  return out;
+}
+
 /** Only line terminators and spaces: nothing an SSE reader would take as part of an event. */
 export function isBlank(bytes: Uint8Array): boolean {
   for (const b of bytes) if (!isTerminator(b) && b !== 0x20 && b !== 0x09) return false;

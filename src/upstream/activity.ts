@@ -7,7 +7,7 @@
  * Per isolate by nature (a Worker has many); within one `npm start` / `wrangler dev` process it is the whole router.
  * Keyed by provider id AND base URL, so a provider pointed elsewhere starts from zero.
  */
-import type { Provider } from "../config/schema.js";
+import { hostKey, type HostRef } from "./host-key.js";
 
 /** How far back the tokens/s figure looks, and how many answers per provider it keeps for it. */
 const RECENT_MS = 60_000;
@@ -28,10 +28,8 @@ interface ProviderActivity {
 
 const state = new Map<string, ProviderActivity>();
 
-const keyOf = (provider: Pick<Provider, "id" | "baseUrl">) => `${provider.id} ${provider.baseUrl}`;
-
-function entry(provider: Pick<Provider, "id" | "baseUrl">): ProviderActivity {
-  const key = keyOf(provider);
+function entry(provider: HostRef): ProviderActivity {
+  const key = hostKey(provider);
   let found = state.get(key);
   if (!found) state.set(key, (found = { inFlight: 0, samples: [] }));
   return found;
@@ -46,7 +44,7 @@ export interface HostRequestActivity {
 }
 
 /** Counts a request to `provider` as in flight; the caller must `end` it on every path. */
-export function hostRequestStarted(provider: Pick<Provider, "id" | "baseUrl">): HostRequestActivity {
+export function hostRequestStarted(provider: HostRef): HostRequestActivity {
   const activity = entry(provider);
   activity.inFlight++;
   let answeredAt: number | undefined;
@@ -70,7 +68,7 @@ export function hostRequestStarted(provider: Pick<Provider, "id" | "baseUrl">): 
  * Runs one request to `provider` counted in flight: `run` hands `activity` on to whatever ends the answer (a stream's
  * end, a JSON body read); if `run` fails instead, the request ends here.
  */
-export async function countedInFlight<T>(provider: Pick<Provider, "id" | "baseUrl">, run: (activity: HostRequestActivity) => Promise<T>): Promise<T> {
+export async function countedInFlight<T>(provider: HostRef, run: (activity: HostRequestActivity) => Promise<T>): Promise<T> {
   const activity = hostRequestStarted(provider);
   try {
     return await run(activity);
@@ -105,8 +103,8 @@ export interface ActivityFigures {
   recentAnswers: number;
 }
 
-export function activityOf(provider: Pick<Provider, "id" | "baseUrl">, now = Date.now()): ActivityFigures {
-  const activity = state.get(keyOf(provider));
+export function activityOf(provider: HostRef, now = Date.now()): ActivityFigures {
+  const activity = state.get(hostKey(provider));
   if (!activity) return { inFlight: 0, tokensPerSecond: null, recentAnswers: 0 };
   while (activity.samples.length && now - activity.samples[0]!.at > RECENT_MS) activity.samples.shift();
   const tokens = activity.samples.reduce((sum, s) => sum + s.tokens, 0);

@@ -12,6 +12,7 @@ import { redactSecrets } from "../secrets.js";
 import { readHostJson } from "./answer-body.js";
 import { hostErrorToRouterError } from "./errors.js";
 import { callHost } from "./fetch.js";
+import { hostKey } from "./host-key.js";
 
 export interface HostModel {
   /** The name the host answers to (its `/v1/models` id). */
@@ -36,7 +37,6 @@ const PROBE_TIMEOUT_MS = 2_500;
 export const DISCOVERY_MAX_BYTES = 1024 * 1024;
 const FRESH_MS = 5_000;
 
-const hostKey = (provider: Provider) => `${provider.id} ${provider.baseUrl}`;
 const cache = new Map<string, { at: number; probe: Promise<Probe> }>();
 /** Each host's last successful model list, by id and address (a provider moved to a new URL starts afresh). */
 const lastGood = new Map<string, HostModel[]>();
@@ -54,7 +54,7 @@ export function probeHost(provider: Provider, env: Env, now = Date.now()): Promi
 }
 
 /** The host's last good model list this isolate saw, if any. */
-export function lastKnownModels(provider: Provider): HostModel[] | undefined {
+function lastKnownModels(provider: Provider): HostModel[] | undefined {
   return lastGood.get(hostKey(provider));
 }
 
@@ -196,7 +196,7 @@ const infoCache = new Map<string, { at: number; answer: Promise<HostAnswer> }>()
 export function probeModelInfo(provider: Provider, env: Env, endpoint: ModelInfoEndpoint, upstream: string, options: { maxAgeMs?: number; now?: number } = {}): Promise<HostAnswer> {
   const now = options.now ?? Date.now();
   const path = `${endpoint}?${new URLSearchParams({ model: upstream, autoload: "false" })}`;
-  const key = `${provider.id} ${provider.baseUrl} ${path}`;
+  const key = `${hostKey(provider)} ${path}`;
   const hit = infoCache.get(key);
   if (hit && now - hit.at < Math.min(options.maxAgeMs ?? FRESH_MS, FRESH_MS)) return hit.answer;
   const answer = getHostJson(provider, env, path);

@@ -30,14 +30,15 @@ export async function callHost(provider: Provider, env: Env, options: HostCallOp
   const timeoutMs = options.timeoutMs ?? provider.timeouts.firstByteMs;
   const { connectMs } = provider.timeouts;
   const url = hostUrl(provider, options.path);
+  // Only worth watching when it would fire before the first-byte deadline (discovery's short probes need none).
+  const health = connectMs < timeoutMs ? { url: hostUrl(provider, "/health"), headers: new Headers(providerAuthHeaders(provider, env)) } : undefined;
 
   for (let attempt = 1; ; attempt++) {
     // The deadlines cover the answer's headers only: they are disarmed once those arrive, because a signal that
     // fires later would cut a long generation's body mid-stream (the body then belongs to the idle watchdog).
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), timeoutMs);
-    // Only worth watching when it would fire before the first-byte deadline (discovery's short probes need none).
-    const connect = connectMs < timeoutMs ? watchConnect(hostUrl(provider, "/health"), new Headers(providerAuthHeaders(provider, env)), connectMs, () => deadline.abort()) : undefined;
+    const connect = health && watchConnect(health.url, health.headers, connectMs, () => deadline.abort());
     const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
     try {
       return await fetch(url, { method: options.method, headers, body: requestBody(options.body), signal });

@@ -3,11 +3,9 @@
  * the healthy members first instead of paying the same timeout again. Memory only orders candidates; it never refuses
  * a request, so a stale entry costs at most one retry and a fresh isolate behaves exactly the same, just slower.
  */
-const REMEMBER_MS = 15_000;
+import { hostKey as key, type HostRef } from "./host-key.js";
 
-/** Keyed by id AND address: a config that moves a provider to a new URL starts with a clean slate. */
-type HostRef = { id: string; baseUrl: string };
-const key = (host: HostRef) => `${host.id} ${host.baseUrl}`;
+const REMEMBER_MS = 15_000;
 
 const failedAt = new Map<string, number>();
 
