@@ -2,6 +2,7 @@
 // scripted fetch that throws on any call it was not told about.
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import "./test/helpers/quiet-workerd.js";
 
 export default defineConfig({
   plugins: [

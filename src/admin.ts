@@ -53,7 +53,8 @@ function adminRoute(hostCall: (request: AdminRequest, env: Env) => Promise<{ met
     await requireAdmin(request, env);
     const providerId = (request as AdminRequest).params.provider ?? "";
     const provider = (await liveConfig(env)).config.providers.find((p) => p.id === providerId);
-    if (!provider) throw notFound(`no provider "${providerId}" in the config`, "provider_not_found");
+    // The path segment is the client's own text and is not quoted back (no redaction oracle).
+    if (!provider) throw notFound("no such provider in the config; GET /api/catalog lists them", "provider_not_found");
     request.log.route = provider.id;
     request.log.admin = true;
     const call = await hostCall(request as AdminRequest, env);

@@ -104,7 +104,7 @@ function hostStatusOf(probe: Extract<Probe, { ok: false }>): HostStatus {
 function problemOf(probe: Extract<Probe, { ok: false }>, status: HostStatus): HostProblem {
   if (status === "unauthorized" || status === "loading") return status;
   if (probe.code === "host_unreachable") return "unreachable";
-  if (probe.code === "upstream_timeout") return "timeout";
+  if (probe.code === "upstream_timeout" || probe.code === "connect_timeout") return "timeout";
   return "error";
 }
 

@@ -129,6 +129,13 @@ describe("GET /api/catalog", () => {
     expect((await res.json<any>()).error).toMatchObject({ code: "invalid_query", param: "live" });
   });
 
+  it("a host that accepts no connection within connectMs is offline for a timeout, not an unnamed error", async () => {
+    await useConfig({ version: 1, providers: [{ id: "s1", baseUrl: down, timeouts: { connectMs: 300 }, models: [{ id: "m" }] }] });
+    hosts = fakeHosts({ [`${down}/v1/models`]: hang, [`${down}/health`]: hang });
+    const body = await (await call("/api/catalog")).json<any>();
+    expect(body.providers.map((p: any) => [p.status, p.reason, p.error])).toEqual([["offline", "timeout", expect.stringMatching(/accepted no connection within 300 ms/)]]);
+  });
+
   it("probes hosts in parallel with a short deadline and caches them: two silent hosts cost one deadline, once", async () => {
     await useConfig({
       version: 1,
