@@ -43,6 +43,8 @@ export interface Estimate<T extends Candidate> {
   promptTokens: number;
   /** This host is the session's home (served it last, or its rendezvous choice). */
   home: boolean;
+  /** The wait for a slot plus a model load: what staying costs when the prompt is cached there. */
+  waitMs: number;
   /** For the `x-boocode-route` header and the log line: `gpu/qwen; cache=warm; queue=0`. */
   reason: string;
 }
@@ -79,7 +81,19 @@ export function rankCandidates<T extends Candidate>(request: RankRequest<T>, sig
       spread.get(a.route)! - spread.get(b.route)! ||
       configIndex.get(a.route)! - configIndex.get(b.route)!,
   );
-  return { ...ranking, order: loadedAndFreeFirst(sorted) };
+  return { ...ranking, order: loadedAndFreeFirst(homeFirst(sorted)) };
+}
+
+/**
+ * A session's home holds its conversation even where the prefix index cannot tell (what an agent's requests share
+ * beyond the first block), so the session stays there unless waiting there costs more than the quickest start
+ * anywhere else, cold prefill included.
+ */
+function homeFirst<T extends Candidate>(sorted: Estimate<T>[]): Estimate<T>[] {
+  const home = sorted.find((e) => e.home);
+  if (!home || sorted[0] === home) return sorted;
+  const quickestElsewhere = Math.min(...sorted.filter((e) => e !== home).map((e) => e.ttftMs));
+  return home.waitMs <= quickestElsewhere ? [home, ...sorted.filter((e) => e !== home)] : sorted;
 }
 
 /** The host that served the session last if it is a candidate, else the session's rendezvous choice. */
@@ -112,7 +126,7 @@ function estimate<T extends Candidate>(route: T, chain: PrefixChain, signals: Fl
   const home = homeKey !== undefined && hostKey(route.provider) === homeKey;
   const predictedCachedTokens = Math.round(matchedTokens);
   const reason = [route.id, `cache=${cache}`, `queue=${queue}`, ...(load === "none" ? [] : [`load=${load}`]), ...(policy === "ordered" ? ["policy=ordered"] : [])].join("; ");
-  return { route, ttftMs: waitMs + prefillMs + loadMs, queue, freeSlot: queue === 0, load, cache, predictedCachedTokens, promptTokens: Math.round(promptTokens), home, reason };
+  return { route, ttftMs: waitMs + prefillMs + loadMs, queue, freeSlot: queue === 0, load, cache, predictedCachedTokens, promptTokens: Math.round(promptTokens), home, waitMs: waitMs + loadMs, reason };
 }
 
 /**

@@ -40,6 +40,16 @@ describe("a session stays on its home host", () => {
     expect(rank(router, candidates, chatBody("unrelated", 1), "s1").order[0]!.route).toBe(elsewhere);
   });
 
+  it("stays home with no wait there, even where another host reads prompts faster (home holds the session's context)", () => {
+    const router = new FleetRouter();
+    const [a, b] = pool();
+    // b learned a prefill rate ten times a's; the session was served by a.
+    serve(router, [b!], chatBody("other", 1), { route: b, timings: { cachedTokens: 0, computedTokens: 4_000, prefillPerSecond: 8_000 } });
+    serve(router, [a!], chatBody("other2", 1), { route: a, timings: { cachedTokens: 0, computedTokens: 4_000, prefillPerSecond: 800 } });
+    serve(router, [a!, b!], chatBody("c1", 1), { session: "s1", route: a });
+    expect(ids(rank(router, [a!, b!], chatBody("fresh prompt of the same session", 6), "s1"))[0]).toBe("a/coder");
+  });
+
   it("a home that failed is forgotten: the session is ranked afresh", () => {
     const router = new FleetRouter();
     const candidates = pool();
