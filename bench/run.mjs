@@ -309,11 +309,11 @@ async function main() {
   }, stateDir);
 
   // The three Workers, started together (wrangler dev is the slow one).
-  const [floorPort, startPort, devPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [floorPort, startPort, devPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const floor = startProcess("floor", process.execPath, ["bench/serve-floor.mjs", "--port", String(floorPort), "--upstream", `llama=${llamaUrl}`, "--upstream", `synth=${synthUrl}`], { pipeStdout: true });
   const buildDir = join(WORK, "worker");
   const start = startProcess("npm-start", process.execPath, ["scripts/start.mjs", "--port", String(startPort), "--persist-to", stateDir, "--outdir", buildDir, "--var", `ROUTER_API_KEYS:${CLIENT_KEY}`]);
-  const dev = startProcess("npm-run-dev", process.execPath, ["scripts/dev.mjs", "--port", String(devPort), "--persist-to", stateDir, "--inspector-port", String(inspectorPort), "--show-interactive-dev-session=false", "--var", `ROUTER_API_KEYS:${CLIENT_KEY}`]);
+  const dev = startProcess("npm-run-dev", process.execPath, ["scripts/dev.mjs", "--port", String(devPort), "--persist-to", stateDir, "--show-interactive-dev-session=false", "--var", `ROUTER_API_KEYS:${CLIENT_KEY}`]);
   const floorUrl = (await firstJsonLine(floor)).url;
   const startUrl = `http://127.0.0.1:${startPort}`;
   const devUrl = `http://127.0.0.1:${devPort}`;
