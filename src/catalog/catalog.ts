@@ -4,6 +4,7 @@
  * `GET /v1/models`, `GET /api/opencode-config`, the agent configs and `GET /api/catalog`, so they never disagree;
  * its model list is the resolver's own (resolver/served.ts), so what inference accepts is what the catalog lists.
  */
+import { parseSlots, type SlotUse } from "../routing/host-reports.js";
 import type { Capability, Provider, ProvidersConfig } from "../config/schema.js";
 import type { Env } from "../env.js";
 import { listModels } from "../resolver/resolve.js";
@@ -130,10 +131,7 @@ export function catalogFor(config: ProvidersConfig, env: Env, providerIds: reado
   return buildCatalog({ ...config, providers, aliases: {} }, env, options);
 }
 
-export interface SlotUse {
-  total: number;
-  busy: number;
-}
+export type { SlotUse } from "../routing/host-reports.js";
 
 /**
  * How many of the model's slots exist and are working right now, from the host's `/slots` (cached at most
@@ -145,12 +143,6 @@ export async function slotUse(config: ProvidersConfig, env: Env, model: CatalogM
   if (!provider) return null;
   const answer = await probeModelInfo(provider, env, "/slots", model.upstream, { maxAgeMs });
   return (answer.ok && parseSlots(answer.body)) || null;
-}
-
-/** llama-server's `/slots`: one entry per slot with `is_processing`. */
-export function parseSlots(body: unknown): SlotUse | undefined {
-  if (!Array.isArray(body)) return undefined;
-  return { total: body.length, busy: body.filter((s) => (s as { is_processing?: unknown })?.is_processing === true).length };
 }
 
 /** llama-server's `/props`: `default_generation_settings.n_ctx` is the per-slot window. */

@@ -17,8 +17,8 @@ export async function refreshHostReports(routes: readonly ModelRoute[], env: Env
   const now = Date.now();
   const firstTime: Promise<unknown>[] = [];
   for (const route of routes) {
-    const known = fleet.signals.view(route.provider, route.upstream, now).slots !== undefined;
     if (!fleet.needsRefresh(route.provider, now)) continue;
+    const known = fleet.signals.view(route.provider, route.upstream, now).slots !== undefined;
     const work = fetchReports(route, env);
     waitUntil(work);
     if (!known) firstTime.push(Promise.race([work, new Promise((resolve) => setTimeout(resolve, FIRST_REPORT_WAIT_MS))]));
