@@ -29,10 +29,12 @@ export interface ErrorBody {
 export class RouterError extends Error {
   override name = "RouterError";
   /**
-   * The HOST failed (no connection, a timeout, a gateway's or a loading answer), so a pool may try its next member.
-   * Set only by the upstream layer (upstream/errors.ts `hostDown`); a host's own verdict on the request leaves it false.
+   * Why a pool may try its next member: the HOST failed (`host_down`: no connection, a timeout, a gateway's or a
+   * loading answer), or a router-mode host was asked to answer only with the model already loaded and did not have it
+   * (`not_loaded`: the host is fine). Set only by the upstream layer (upstream/errors.ts); a host's own verdict on the
+   * request leaves it false.
    */
-  failover = false;
+  failover: false | "host_down" | "not_loaded" = false;
   constructor(
     readonly status: number,
     message: string,

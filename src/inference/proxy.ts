@@ -8,9 +8,9 @@
 import type { Env } from "../env.js";
 import type { RouterRequest } from "../request-context.js";
 import type { ModelRoute } from "../resolver/resolve.js";
-import { fleet, prefixChain, type Attempt, type PromptApi, type Ranking } from "../routing/index.js";
+import { attemptPlan, fleet, prefixChain, type Attempt, type PromptApi, type Ranking } from "../routing/index.js";
 import { countedInFlight, type HostRequestActivity } from "../upstream/activity.js";
-import { hostErrorToRouterError } from "../upstream/errors.js";
+import { hostErrorToRouterError, notLoaded } from "../upstream/errors.js";
 import { firstThatAnswers } from "../upstream/failover.js";
 import { callHost } from "../upstream/fetch.js";
 import { answer, assemblerFor } from "./answer.js";
@@ -54,29 +54,37 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
   const { hostPath } = options;
   // A replicas pool is where the fleet router chose; an ordered chain is tried in config order.
   const balanced = ranking.policy === "replicas" && candidates.length > 1;
+  // A replicas member in router mode may be asked not to load the model (routing/plan.ts); a chain's order is a
+  // quality choice, so its members load what they must.
+  const plan = balanced ? attemptPlan(candidates, ranking) : candidates.map((route) => ({ route, onlyIfLoaded: false }));
   // Counted in flight from here until the answer has ended: the status page and the fleet router use it.
-  return firstThatAnswers(request, candidates, (route) => countedInFlight(route.provider, async (activity) => {
+  return firstThatAnswers(request, plan.map((p) => p.route), (route, i) => countedInFlight(route.provider, async (activity) => {
     const attempt = fleet.begin(ranking, route, Date.now());
     if (balanced) request.log.routing = { reason: attempt.reason, predictedCached: attempt.predictedCachedTokens };
     try {
-      return await attemptOn(route, activity, attempt);
+      return await attemptOn(route, activity, attempt, plan[i]!.onlyIfLoaded);
     } catch (err) {
       fleet.end(attempt, { ok: false }, Date.now());
       throw err;
     }
   }));
 
-  async function attemptOn(route: ModelRoute, activity: HostRequestActivity, attempt: Attempt): Promise<Response> {
+  async function attemptOn(route: ModelRoute, activity: HostRequestActivity, attempt: Attempt, onlyIfLoaded: boolean): Promise<Response> {
     const hostResponse = await callHost(route.provider, env, {
       method: "POST",
-      path: hostPath,
+      path: onlyIfLoaded ? `${hostPath}?autoload=false` : hostPath,
       clientHeaders: request.headers,
       body: withModel(body, route.upstream),
       signal: request.signal,
     });
     request.log.ttfbMs = Date.now() - request.startedAt;
     activity.answered();
-    if (!hostResponse.ok) throw await hostErrorToRouterError(route.provider.id, hostResponse);
+    if (!hostResponse.ok) {
+      const error = await hostErrorToRouterError(route.provider.id, hostResponse);
+      const refusal = onlyIfLoaded ? notLoaded(error) : undefined;
+      if (refusal) fleet.signals.noteResidency(route.provider, route.upstream, "unloaded", Date.now());
+      throw refusal ?? error;
+    }
     return answer(request, route, hostResponse, { hostPath, activity, attempt, pooled: balanced, assembled: body.assembled, readByScript: options.readByScript ?? false });
   }
 }

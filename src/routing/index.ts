@@ -16,6 +16,8 @@ export type { AnswerTimings, Residency, SlotUse } from "./host-reports.js";
 export { EMPTY_CHAIN, prefixChain, spreadKey } from "./prefix.js";
 export type { PrefixChain, PromptApi } from "./prefix.js";
 export { MIN_COUNTED_SHARE, TIE_MS, WARM_SHARE } from "./rank.js";
+export { attemptPlan } from "./plan.js";
+export type { PlannedAttempt } from "./plan.js";
 export type { CacheState, Candidate, Estimate, LoadState, RankRequest, Ranking } from "./rank.js";
 export { MemorySignals, ROUTING_DEFAULTS, hostKey } from "./signals.js";
 export type { FinishedRequest, FleetSignals, HostModelView, HostRef, RoutingSettings } from "./signals.js";

@@ -36,6 +36,11 @@ export interface Estimate<T extends Candidate> {
   queue: number;
   freeSlot: boolean;
   load: LoadState;
+  /**
+   * A router-mode host (it loads models on demand). While `load` is `none` the router only believes the model is
+   * loaded there; the request path asks such a host not to load it (see docs/architecture.md, "Fleet routing").
+   */
+  routerMode: boolean;
   /** How the cached prefix counted in the ranking. */
   cache: CacheState;
   /** Prompt tokens the host is expected to find cached (compare with the answer's `timings.cache_n`). */
@@ -126,7 +131,7 @@ function estimate<T extends Candidate>(route: T, chain: PrefixChain, signals: Fl
   const home = homeKey !== undefined && hostKey(route.provider) === homeKey;
   const predictedCachedTokens = Math.round(matchedTokens);
   const reason = [route.id, `cache=${cache}`, `queue=${queue}`, ...(load === "none" ? [] : [`load=${load}`]), ...(policy === "ordered" ? ["policy=ordered"] : [])].join("; ");
-  return { route, ttftMs: waitMs + prefillMs + loadMs, queue, freeSlot: queue === 0, load, cache, predictedCachedTokens, promptTokens: Math.round(promptTokens), home, waitMs: waitMs + loadMs, reason };
+  return { route, ttftMs: waitMs + prefillMs + loadMs, queue, freeSlot: queue === 0, load, routerMode: v.routerMode, cache, predictedCachedTokens, promptTokens: Math.round(promptTokens), home, waitMs: waitMs + loadMs, reason };
 }
 
 /**

@@ -52,6 +52,8 @@ export interface HostModelView {
   slots?: SlotUse;
   /** Undefined when not a router-mode host, or too old to trust. */
   residency?: Residency;
+  /** The host has reported router-mode residency at least once: it loads models on demand. */
+  routerMode: boolean;
   prefillPerSecond: number;
   serviceMs: number;
   charsPerToken: number;
@@ -81,6 +83,11 @@ export interface FleetSignals {
   /** `model` undefined: the figures are the whole host's (a single-model host). */
   recordSlots(host: HostRef, model: string | undefined, slots: SlotUse, now: number): void;
   recordResidency(host: HostRef, models: ReadonlyMap<string, Residency>, now: number): void;
+  /**
+   * One model's residency learned from an answer (a router-mode host served it: loaded; refused it because it was
+   * not loaded: unloaded), kept until the next full report.
+   */
+  noteResidency(host: HostRef, model: string, residency: Residency, now: number): void;
   /** True at most once per claim period while the host's reports are stale: the caller then fetches them. */
   needsRefresh(host: HostRef, now: number): boolean;
 }
@@ -96,7 +103,7 @@ interface ModelState {
 
 interface HostState {
   slots?: { use: SlotUse; at: number };
-  residency?: { models: ReadonlyMap<string, Residency>; at: number };
+  residency?: { models: Map<string, Residency>; at: number };
   reportedAt?: number;
   claimedAt?: number;
 }
@@ -118,6 +125,7 @@ export class MemorySignals implements FleetSignals {
       inFlight: m?.inFlight ?? 0,
       slots: slots && now - slots.at < s.slotsTrustMs ? slots.use : undefined,
       residency,
+      routerMode: h?.residency !== undefined,
       prefillPerSecond: m?.prefillPerSecond ?? s.prefillPerSecond,
       serviceMs: m?.serviceMs ?? s.serviceMs,
       charsPerToken: m?.charsPerToken ?? s.charsPerToken,
@@ -164,8 +172,9 @@ export class MemorySignals implements FleetSignals {
       // for it can be trusted either.
       if (f.predictedCachedTokens >= s.minRateTokens && t.cachedTokens * 10 < f.predictedCachedTokens) m.prefixes.clear();
     }
-    // The host's slot now holds this whole prompt.
+    // The host's slot now holds this whole prompt, and a router-mode host has the model loaded.
     m.prefixes.record(f.chain);
+    this.noteResidency(f.host, f.model, "loaded", now);
   }
 
   recordSlots(host: HostRef, model: string | undefined, use: SlotUse, now: number): void {
@@ -176,8 +185,19 @@ export class MemorySignals implements FleetSignals {
 
   recordResidency(host: HostRef, models: ReadonlyMap<string, Residency>, now: number): void {
     const h = this.host(host);
-    h.residency = { models, at: now };
+    for (const [model, residency] of models) if (residency !== "loaded") this.unloaded(host, model);
+    h.residency = { models: new Map(models), at: now };
     h.reportedAt = now;
+  }
+
+  noteResidency(host: HostRef, model: string, residency: Residency, now: number): void {
+    const h = this.hosts.get(hostKey(host));
+    // Only a host known to be in router mode has residency; a single-model host's answer says nothing new.
+    if (!h?.residency) return;
+    if (residency !== "loaded") this.unloaded(host, model);
+    h.residency.models.set(model, residency);
+    // A fresh fact about this model, not a fresh report: the others' figures keep their age.
+    if (now - h.residency.at >= this.settings.residencyTrustMs) h.residency = { models: new Map([[model, residency]]), at: now };
   }
 
   needsRefresh(host: HostRef, now: number): boolean {
@@ -187,6 +207,11 @@ export class MemorySignals implements FleetSignals {
     if (fresh || claimed) return false;
     h.claimedAt = now;
     return true;
+  }
+
+  /** An unloaded model's process is gone, and with it every prompt it had cached. */
+  private unloaded(host: HostRef, model: string): void {
+    this.models.get(modelKey(host, model))?.prefixes.clear();
   }
 
   private model(host: HostRef, model: string): ModelState {

@@ -17,8 +17,22 @@ const HOST_DOWN_STATUSES = new Set([502, 503, 504]);
 
 /** Marks an error as the host's failure rather than its answer (see RouterError.failover). */
 export function hostDown<E extends RouterError>(error: E): E {
-  error.failover = true;
+  error.failover = "host_down";
   return error;
+}
+
+/**
+ * llama-server in router mode, asked with `?autoload=false`, refuses a model it has not loaded with this 400 instead
+ * of loading it first. Only a request the router sent that way can get it, so the text is unambiguous.
+ */
+const NOT_LOADED_MESSAGE = "model is not loaded";
+
+/** The host's refusal of an `?autoload=false` request, if `error` is one: a pool moves on; the host is not failed. */
+export function notLoaded(error: RouterError): RouterError | undefined {
+  if (error.status !== 400 || error.message !== NOT_LOADED_MESSAGE) return undefined;
+  const refusal = new RouterError(503, error.message, "service_unavailable_error", "model_not_loaded");
+  refusal.failover = "not_loaded";
+  return refusal;
 }
 
 export async function hostErrorToRouterError(providerId: string, response: Response): Promise<RouterError> {

@@ -129,6 +129,87 @@ describe("a replicas pool reads what the hosts are doing", () => {
   });
 });
 
+describe("a router-mode member the router believes has the model loaded", () => {
+  const routerModeList = (status: string) => () => hostJson({ object: "list", data: [{ id: "qwen", object: "model", owned_by: "llamacpp", aliases: [], status: { value: status, args: [] } }] });
+  const slotsOf = (total: number, busy: number) => () => hostJson(Array.from({ length: total }, (_, id) => ({ id, n_ctx: 4096, is_processing: id < busy })));
+  /** llama-server in router mode with the model unloaded: `?autoload=false` is refused, anything else loads and answers. */
+  const unloadedHost = (request: Request) =>
+    new URL(request.url).searchParams.get("autoload") === "false"
+      ? hostJson({ error: { code: 400, message: "model is not loaded", type: "invalid_request_error" } }, 400)
+      : hostStream(sseEvents(FIXTURES.chatStream));
+
+  beforeEach(async () => {
+    await useConfig({
+      version: 3,
+      providers: [
+        { id: "a", baseUrl: a, discover: true, models: [] },
+        { id: "b", baseUrl: b, discover: true, models: [] },
+      ],
+      aliases: { coder: { members: ["a/qwen", "b/qwen"], policy: "replicas" } },
+    });
+  });
+
+  it("is asked to answer only if it really has it; when it has not (unloaded since its last report), the next member serves at once", async () => {
+    hosts = fakeHosts({
+      // `a` last reported the model loaded and both slots free; `b` is busy, so `a` ranks first.
+      [`${a}/v1/models`]: routerModeList("loaded"),
+      [`${a}/slots`]: slotsOf(2, 0),
+      [`${b}/v1/models`]: routerModeList("loaded"),
+      [`${b}/slots`]: slotsOf(1, 1),
+      [`${a}/v1/chat/completions`]: unloadedHost,
+      [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+    });
+    const res = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 });
+    await res.text();
+    expect(res.status).toBe(200);
+    expect(routeOf(res)).toBe("b/qwen");
+    const chatCalls = hosts.calls.filter((c) => c.url.includes("/v1/chat/completions")).map((c) => c.url);
+    expect(chatCalls).toEqual([`${a}/v1/chat/completions?autoload=false`, `${b}/v1/chat/completions`]);
+
+    // Now known to be unloaded there: the next conversation is not offered to `a` at all while `b` can take it.
+    const next = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: [{ role: "user", content: "another conversation" }] });
+    await next.text();
+    expect(routeOf(next)).toBe("b/qwen");
+    expect(hosts.calls.filter((c) => c.url.startsWith(`${a}/v1/chat/completions`))).toHaveLength(1);
+  });
+
+  it("comes back last, with loading allowed, when no other member answers", async () => {
+    hosts = fakeHosts({
+      [`${a}/v1/models`]: routerModeList("loaded"),
+      [`${a}/slots`]: slotsOf(2, 0),
+      [`${b}/v1/models`]: routerModeList("loaded"),
+      [`${b}/slots`]: slotsOf(1, 1),
+      [`${a}/v1/chat/completions`]: unloadedHost,
+      [`${b}/v1/chat/completions`]: () => hostJson({ error: { message: "Loading model", type: "unavailable_error", code: 503 } }, 503),
+    });
+    const res = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 });
+    await res.text();
+    expect(res.status).toBe(200);
+    expect(routeOf(res)).toBe("a/qwen");
+    const chatCalls = hosts.calls.filter((c) => c.url.includes("/v1/chat/completions")).map((c) => c.url);
+    expect(chatCalls).toEqual([`${a}/v1/chat/completions?autoload=false`, `${b}/v1/chat/completions`, `${a}/v1/chat/completions`]);
+  });
+
+  it("in an ordered chain it is sent the request as it is: the chain's order is a quality choice, so its first member may load", async () => {
+    hosts = fakeHosts({
+      [`${a}/v1/models`]: routerModeList("loaded"),
+      [`${a}/v1/chat/completions`]: unloadedHost,
+    });
+    await useConfig({
+      version: 4,
+      providers: [
+        { id: "a", baseUrl: a, discover: true, models: [] },
+        { id: "b", baseUrl: b, discover: true, models: [] },
+      ],
+      aliases: { chain: { members: ["a/qwen", "b/qwen"], policy: "ordered" } },
+    });
+    const res = await direct("/v1/chat/completions", { model: "chain", stream: true, messages: TURN_1 });
+    await res.text();
+    expect(routeOf(res)).toBe("a/qwen");
+    expect(hosts.calls.filter((c) => c.url.includes("/v1/chat/completions")).map((c) => c.url)).toEqual([`${a}/v1/chat/completions`]);
+  });
+});
+
 describe("an ordered chain", () => {
   it("keeps its order even while its first member is busy: falling back to a smaller model is the config's choice, not the router's", async () => {
     const held = heldStream();

@@ -92,13 +92,17 @@ describe("residency", () => {
   const long = (turns: number) => chatBody("c1", turns, { turnChars: 10_000 });
   const unloadedOnA = (router: FleetRouter) => router.recordResidency(hostOf("a"), { data: [{ id: "coder", status: { value: "unloaded" } }] }, 0);
 
-  it("a host that must load the model never ranks above a loaded member with a free slot, even with a warm prefix", () => {
+  /** b has read prompts slowly so far: by the estimate alone a load on a plus a prefill there beats a prefill on b. */
+  const slowPrefillOnB = (router: FleetRouter, b: Candidate) =>
+    serve(router, [b], chatBody("teaching", 1), { timings: { cachedTokens: 0, computedTokens: 5_000, prefillPerSecond: 100 } });
+
+  it("a host that must load the model never ranks above a loaded member with a free slot, even when its estimate is lower", () => {
     const router = new FleetRouter();
     const [a, b] = pool();
-    serve(router, [a!], long(6));
+    slowPrefillOnB(router, b!);
     unloadedOnA(router);
     const order = rank(router, [a!, b!], long(7)).order;
-    // By the estimate alone a would win (load + a short prefill < a 30k-token cold prefill on b).
+    // By the estimate alone a would win (load + prefill at the default rate < the same prefill at b's slow rate).
     expect(order.find((e) => e.route === a)!.ttftMs).toBeLessThan(order.find((e) => e.route === b)!.ttftMs);
     expect(order.map((e) => [e.route.id, e.load])).toEqual([["b/coder", "none"], ["a/coder", "needed"]]);
   });
@@ -106,7 +110,7 @@ describe("residency", () => {
   it("may rank above a loaded member that has no free slot when the estimate says so", () => {
     const router = new FleetRouter();
     const [a, b] = pool();
-    serve(router, [a!], long(6));
+    slowPrefillOnB(router, b!);
     unloadedOnA(router);
     occupy(router, b!, 1);
     expect(ids(rank(router, [a!, b!], long(7)))).toEqual(["a/coder", "b/coder"]);

@@ -1,0 +1,72 @@
+// Router-mode residency: what the router learns from answers and refusals between reports, what an unload costs the
+// prefix index, and which attempts are asked not to load the model (routing/plan.ts).
+import { describe, expect, it } from "vitest";
+import { FleetRouter, ROUTING_DEFAULTS, attemptPlan, prefixChain } from "../../src/routing/index.js";
+import { chatBody, hostOf, routeOf } from "../helpers/routing-fakes.js";
+
+const A = hostOf("a");
+const listing = (status: string) => ({ data: [{ id: "coder", status: { value: status } }, { id: "other", status: { value: "unloaded" } }] });
+
+describe("residency between reports", () => {
+  it("an answer from a router-mode host means the model is loaded there; a single-model host learns no residency", () => {
+    const router = new FleetRouter();
+    router.recordResidency(A, listing("unloaded"), 0);
+    const ranking = router.rank({ candidates: [routeOf("a"), routeOf("b")], policy: "replicas" }, 0);
+    router.end(router.begin(ranking, routeOf("a"), 0), { ok: true }, 100);
+    router.end(router.begin(ranking, routeOf("b"), 0), { ok: true }, 100);
+    expect(router.signals.view(A, "coder", 200)).toMatchObject({ residency: "loaded", routerMode: true });
+    expect(router.signals.view(A, "other", 200).residency).toBe("unloaded");
+    expect(router.signals.view(hostOf("b"), "coder", 200)).toMatchObject({ residency: undefined, routerMode: false });
+  });
+
+  it("a refusal marks the model unloaded; a fact noted after the report went stale is trusted on its own", () => {
+    const router = new FleetRouter();
+    router.recordResidency(A, listing("loaded"), 0);
+    router.signals.noteResidency(A, "coder", "unloaded", 10);
+    expect(router.signals.view(A, "coder", 20).residency).toBe("unloaded");
+    const late = ROUTING_DEFAULTS.residencyTrustMs + 5;
+    router.signals.noteResidency(A, "coder", "loaded", late);
+    expect(router.signals.view(A, "coder", late + 1).residency).toBe("loaded");
+    expect(router.signals.view(A, "other", late + 1).residency).toBeUndefined();
+  });
+
+  it("an unload forgets every prompt the host had cached for that model, whether reported or learned from a refusal", () => {
+    const router = new FleetRouter();
+    const chain = prefixChain("chat", chatBody("c1", 3));
+    const served = () => {
+      const ranking = router.rank({ candidates: [routeOf("a")], policy: "replicas", chain }, 0);
+      router.end(router.begin(ranking, routeOf("a"), 0), { ok: true }, 10);
+      expect(router.signals.cachedPrefix(A, "coder", chain).blocks).toBe(chain.hashes.length);
+    };
+    router.recordResidency(A, listing("loaded"), 0);
+    served();
+    router.recordResidency(A, listing("unloaded"), 20);
+    expect(router.signals.cachedPrefix(A, "coder", chain).blocks).toBe(0);
+    served();
+    router.signals.noteResidency(A, "coder", "unloaded", 30);
+    expect(router.signals.cachedPrefix(A, "coder", chain).blocks).toBe(0);
+  });
+});
+
+describe("the attempt plan", () => {
+  const [a, b, c] = [routeOf("a"), routeOf("b"), routeOf("c")];
+
+  it("asks a router-mode member believed loaded not to load, and brings it back last with loading allowed", () => {
+    const router = new FleetRouter();
+    router.recordResidency(a.provider, listing("loaded"), 0);
+    const ranking = router.rank({ candidates: [a, b], policy: "replicas" }, 0);
+    expect(attemptPlan([a, b], ranking)).toEqual([
+      { route: a, onlyIfLoaded: true },
+      { route: b, onlyIfLoaded: false },
+      { route: a, onlyIfLoaded: false },
+    ]);
+  });
+
+  it("leaves alone a member known to need a load (the ranking chose it knowingly), the last candidate and single-model hosts", () => {
+    const router = new FleetRouter();
+    router.recordResidency(a.provider, listing("unloaded"), 0);
+    router.recordResidency(c.provider, listing("loaded"), 0);
+    const ranking = router.rank({ candidates: [a, b, c], policy: "replicas" }, 0);
+    expect(attemptPlan([a, b, c], ranking)).toEqual([a, b, c].map((route) => ({ route, onlyIfLoaded: false })));
+  });
+});
