@@ -1,8 +1,9 @@
 /**
- * `GET /api/catalog[?live=false]`: every provider with its health and every model with its effective window
- * (the app API, docs/api.md). `live=false` answers from the config alone, probing nothing (status `unknown`).
+ * `GET /api/catalog[?live=false]`: every provider with its health, busy slots and loaded models, and every model with
+ * its effective window (the app API, docs/api.md). `live=false` answers from the config alone, probing nothing
+ * (status `unknown`).
  */
-import { buildCatalog } from "../catalog/catalog.js";
+import { buildCatalog, modelSlots, withHostLoad } from "../catalog/catalog.js";
 import { liveConfig } from "../config/load.js";
 import type { Handler } from "../request-context.js";
 import { badRequest } from "../errors.js";
@@ -14,6 +15,7 @@ export const catalogHandler: Handler = async (request, env) => {
   const param = request.query.live;
   const live = param === undefined ? true : typeof param === "string" ? LIVE[param] : undefined;
   if (live === undefined) throw badRequest("query parameter live must be true or false", "invalid_query", "live");
-  const catalog = await buildCatalog((await liveConfig(env)).config, env, { live });
-  return json(catalog, { headers: { "cache-control": "no-store" } });
+  const config = (await liveConfig(env)).config;
+  const catalog = await buildCatalog(config, env, { live });
+  return json(live ? withHostLoad(catalog, await modelSlots(config, env, catalog)) : catalog, { headers: { "cache-control": "no-store" } });
 };

@@ -25,6 +25,13 @@ export interface CatalogProvider {
   /** Set whenever `status` is neither `online` nor `unknown`. */
   reason?: HostProblem;
   error?: string;
+  /** Online hosts: the models loaded there now (composite ids); a router-mode host loads the others on demand. */
+  loadedModels?: string[];
+  /**
+   * Online hosts, when the caller asked for the hosts' load (`withHostLoad`): slots busy right now over every loaded
+   * model (null when the host does not report slots, e.g. `--no-slots`).
+   */
+  slots?: SlotUse | null;
 }
 
 export interface CatalogModel {
@@ -73,8 +80,10 @@ export async function buildCatalog(config: ProvidersConfig, env: Env, options: {
   });
   const statusOf = new Map(providers.map((p) => [p.id, p.status]));
 
+  const listed: (HostModel | undefined)[] = [];
   const models = listModels(config, found.names).map((m): CatalogModel => {
     const host: HostModel | undefined = m.hostName === undefined ? undefined : found.hostModels.get(m.provider.id)?.find((h) => h.name === m.hostName);
+    listed.push(host);
     const providerStatus = statusOf.get(m.provider.id) ?? "unknown";
     return {
       id: m.id,
@@ -92,7 +101,14 @@ export async function buildCatalog(config: ProvidersConfig, env: Env, options: {
       loaded: host?.status === undefined || providerStatus !== "online" ? undefined : host.status === "loaded",
     };
   });
+  // What the host itself lists and has loaded (a single-model host: its model; router mode: status `loaded`). A
+  // configured model the host does not list is not counted: a single-model llama-server answers with its own model.
+  const loaded = (i: number) => {
+    const m = listed[i];
+    return m !== undefined && (m.status === undefined || m.status === "loaded");
+  };
   if (live) await exactRouterModeWindows(config, env, models);
+  for (const p of providers) if (p.status === "online") p.loadedModels = models.filter((m, i) => m.provider === p.id && loaded(i)).map((m) => m.id);
   return { providers, models, aliases: config.aliases, generatedAt: new Date().toISOString() };
 }
 
@@ -143,6 +159,25 @@ export async function slotUse(config: ProvidersConfig, env: Env, model: CatalogM
   if (!provider) return null;
   const answer = await probeModelInfo(provider, env, "/slots", model.upstream, { maxAgeMs });
   return (answer.ok && parseSlots(answer.body)) || null;
+}
+
+/** Each model's slot use (same order as `catalog.models`), asked of the hosts in parallel; see {@link slotUse}. */
+export function modelSlots(config: ProvidersConfig, env: Env, catalog: Catalog, maxAgeMs = 1_000): Promise<(SlotUse | null)[]> {
+  return Promise.all(catalog.models.map((m) => slotUse(config, env, m, maxAgeMs)));
+}
+
+/**
+ * Each online host's busy slots: its loaded models' slots summed (`slots[i]` belongs to `catalog.models[i]`). With
+ * `loadedModels`, what a person looks at to see why a pool member was passed over.
+ */
+export function withHostLoad(catalog: Catalog, slots: readonly (SlotUse | null)[]): Catalog {
+  const providers = catalog.providers.map((p): CatalogProvider => {
+    if (!p.loadedModels) return p;
+    const known = catalog.models.flatMap((m, i) => (p.loadedModels!.includes(m.id) && slots[i] ? [slots[i]!] : []));
+    const sum = known.length ? known.reduce((total, use) => ({ total: total.total + use.total, busy: total.busy + use.busy }), { total: 0, busy: 0 }) : null;
+    return { ...p, slots: sum };
+  });
+  return { ...catalog, providers };
 }
 
 /** llama-server's `/props`: `default_generation_settings.n_ctx` is the per-slot window. */

@@ -47,9 +47,11 @@ export function statusBody(view: PublicStatus, meta: PageMeta, reuseSeconds: num
 function providerCard(p: PublicProvider): string {
   const reason = p.reason ? `<div class="reason" data-reason="${p.reason}">${esc(REASON_TEXT[p.reason])}</div>` : "";
   const tps = p.tokensPerSecond === null ? "–" : p.tokensPerSecond.toFixed(1);
+  const slots = p.slots ? `<span data-slots="${esc(p.id)}"><b>${p.slots.busy}/${p.slots.total}</b>slots busy</span>` : "";
+  const loaded = p.loadedModels ? `<div class="sub" data-loaded="${esc(p.id)}">loaded: ${p.loadedModels.length ? p.loadedModels.map(modelId).join(", ") : "none"}</div>` : "";
   return `<div class="card"><div class="head"><span class="id">${esc(p.label)}</span>${pill(p.status)}</div>
-    <div class="sub">${esc(p.id)}${p.latencyMs !== null ? ` · ${p.latencyMs} ms` : ""}</div>${reason}
-    <div class="act"><span><b data-inflight="${esc(p.id)}">${p.inFlight}</b>in flight</span><span><b data-tps="${esc(p.id)}">${tps}</b>tok/s</span></div></div>`;
+    <div class="sub">${esc(p.id)}${p.latencyMs !== null ? ` · ${p.latencyMs} ms` : ""}</div>${reason}${loaded}
+    <div class="act"><span><b data-inflight="${esc(p.id)}">${p.inFlight}</b>in flight</span><span><b data-tps="${esc(p.id)}">${tps}</b>tok/s</span>${slots}</div></div>`;
 }
 
 function modelTable(models: PublicModel[]): string {

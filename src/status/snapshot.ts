@@ -5,7 +5,7 @@
  * loads share one snapshot being taken. A caller with a valid client key gets a fresh one (which then serves the
  * anonymous loads after it).
  */
-import { buildCatalog, slotUse, type Catalog, type SlotUse } from "../catalog/catalog.js";
+import { buildCatalog, modelSlots, withHostLoad, type Catalog, type SlotUse } from "../catalog/catalog.js";
 import type { ProvidersConfig } from "../config/schema.js";
 import type { Env } from "../env.js";
 
@@ -15,6 +15,7 @@ export const ANONYMOUS_REUSE_MS = 10_000;
 const SLOTS_MAX_AGE_MS = 2_000;
 
 export interface StatusSnapshot {
+  /** With each online host's load (busy slots, loaded models). */
   catalog: Catalog;
   /** Per model of `catalog.models`, same order; null when not knowable without side effects. */
   slots: (SlotUse | null)[];
@@ -42,6 +43,6 @@ export function cachedSnapshot(config: ProvidersConfig): Promise<StatusSnapshot>
 
 async function take(config: ProvidersConfig, env: Env): Promise<StatusSnapshot> {
   const catalog = await buildCatalog(config, env);
-  const slots = await Promise.all(catalog.models.map((m) => slotUse(config, env, m, SLOTS_MAX_AGE_MS)));
-  return { catalog, slots };
+  const slots = await modelSlots(config, env, catalog, SLOTS_MAX_AGE_MS);
+  return { catalog: withHostLoad(catalog, slots), slots };
 }

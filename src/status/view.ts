@@ -23,6 +23,10 @@ export interface PublicProvider {
   inFlight: number;
   tokensPerSecond: number | null;
   recentAnswers: number;
+  /** Slots busy over every model the host has loaded; null when not online or not reported. */
+  slots: { busy: number; total: number } | null;
+  /** The models the host has loaded now (composite ids); null when not online. */
+  loadedModels: string[] | null;
 }
 
 export interface PublicModel {
@@ -56,6 +60,12 @@ export interface PublicStatus {
 const statusWord = (value: unknown) => (typeof value === "string" && STATUSES.includes(value) ? value : "unknown");
 const reasonWord = (value: unknown) => (typeof value === "string" && REASONS.includes(value) ? (value as PublicReason) : null);
 const count = (value: unknown) => (typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : null);
+const slotsWord = (value: unknown) => {
+  const use = value as { busy?: unknown; total?: unknown } | null | undefined;
+  const busy = count(use?.busy);
+  const total = count(use?.total);
+  return busy === null || total === null ? null : { busy, total };
+};
 
 /** `snapshot` undefined: the providers from the config with live activity, health unknown, no models. */
 export function publicStatus(config: ProvidersConfig, snapshot: StatusSnapshot | undefined, now = Date.now()): PublicStatus {
@@ -74,6 +84,8 @@ export function publicStatus(config: ProvidersConfig, snapshot: StatusSnapshot |
       inFlight: activity.inFlight,
       tokensPerSecond: activity.tokensPerSecond,
       recentAnswers: activity.recentAnswers,
+      slots: slotsWord(entry?.slots),
+      loadedModels: Array.isArray(entry?.loadedModels) ? entry.loadedModels.filter((id): id is string => typeof id === "string") : null,
     };
   });
   const models = (catalog?.models ?? []).map((m, i): PublicModel => {
@@ -85,7 +97,7 @@ export function publicStatus(config: ProvidersConfig, snapshot: StatusSnapshot |
       loaded: typeof m.loaded === "boolean" ? m.loaded : null,
       contextLength: count(m.contextLength),
       contextTrain: count(m.contextTrain),
-      slots: use ? { busy: use.busy, total: use.total } : null,
+      slots: slotsWord(use),
       source: m.source,
     };
   });

@@ -53,6 +53,8 @@ const world = (extra: Record<string, HostHandler> = {}) =>
     [`${gpu}/v1/models`]: () => hostJson(FIXTURES.models),
     [`${laptop}/v1/models`]: () => hostJson(ROUTER_MODE),
     [`${laptop}/props`]: () => hostJson(ALPHA_PROPS),
+    [`${gpu}/slots`]: () => hostJson(ONE_BUSY),
+    [`${laptop}/slots`]: () => hostJson(slotsBody),
     [`${down}/v1/models`]: refused,
     [`${locked}/v1/models`]: () => hostJson(FIXTURES.error401, 401),
     ...extra,
@@ -66,8 +68,9 @@ describe("GET /api/catalog", () => {
     const body = await res.json<any>();
     expect(Object.keys(body)).toEqual(["providers", "models", "aliases", "generatedAt"]);
     expect(body.providers).toEqual([
-      { id: "gpu", label: "GPU box", status: "online", latencyMs: expect.any(Number) },
-      { id: "laptop", label: "laptop", status: "online", latencyMs: expect.any(Number) },
+      // Busy slots over the models each host has loaded: gpu's own model, the router-mode host's loaded alpha only.
+      { id: "gpu", label: "GPU box", status: "online", latencyMs: expect.any(Number), loadedModels: ["gpu/small"], slots: { total: 4, busy: 1 } },
+      { id: "laptop", label: "laptop", status: "online", latencyMs: expect.any(Number), loadedModels: ["laptop/alpha"], slots: { total: 4, busy: 0 } },
       { id: "down", label: "down", status: "offline", latencyMs: expect.any(Number), reason: "unreachable", error: expect.stringMatching(/unreachable/) },
       { id: "locked", label: "locked", status: "unauthorized", latencyMs: expect.any(Number), reason: "unauthorized", error: expect.stringMatching(/refused the router's credentials/) },
     ]);
@@ -86,6 +89,9 @@ describe("GET /api/catalog", () => {
 
     const propsCalls = hosts.calls.filter((c) => c.url.includes("/props"));
     expect(propsCalls.map((c) => c.url)).toEqual([`${laptop}/props?model=alpha&autoload=false`]);
+    // Nothing here loads a model: beta's slots are not asked for, and every slots question says autoload=false.
+    const laptopSlots = hosts.calls.filter((c) => c.url.startsWith(`${laptop}/slots`)).map((c) => c.url);
+    expect(laptopSlots).toEqual([`${laptop}/slots?model=alpha&autoload=false`]);
     expect(hosts.calls.find((c) => c.url.startsWith(gpu))!.headers.get("authorization")).toBe("Bearer sk-upstream-SECRET-gpu");
     expect(JSON.stringify(body)).not.toMatch(/SECRET|\.test/);
   });

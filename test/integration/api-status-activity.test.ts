@@ -119,7 +119,7 @@ describe("GET /status.json (activity)", () => {
     expect(hosts.calls).toHaveLength(0);
     expect(before).toEqual({
       checkedAt: null,
-      providers: ["gpu", "spare", "down"].map((id) => ({ id, label: id === "gpu" ? "GPU box" : id, status: "unknown", reason: null, latencyMs: null, inFlight: 0, tokensPerSecond: null, recentAnswers: 0 })),
+      providers: ["gpu", "spare", "down"].map((id) => ({ id, label: id === "gpu" ? "GPU box" : id, status: "unknown", reason: null, latencyMs: null, inFlight: 0, tokensPerSecond: null, recentAnswers: 0, slots: null, loadedModels: null })),
       models: [],
       aliases: [{ name: "pool", policy: "ordered", members: [{ id: "down/big", status: "unknown" }, { id: "spare/qwen-32b", status: "unknown" }] }],
     });
@@ -132,10 +132,10 @@ describe("GET /status.json (activity)", () => {
     const text = await res.text();
     expect(hosts.calls).toHaveLength(calls);
     const body = JSON.parse(text);
-    expect(body.providers.map((p: any) => [p.id, p.status, p.reason])).toEqual([
-      ["gpu", "online", null],
-      ["spare", "unauthorized", "unauthorized"],
-      ["down", "offline", "unreachable"],
+    expect(body.providers.map((p: any) => [p.id, p.status, p.reason, p.slots, p.loadedModels])).toEqual([
+      ["gpu", "online", null, { busy: 0, total: 4 }, ["gpu/qwen-32b"]],
+      ["spare", "unauthorized", "unauthorized", null, null],
+      ["down", "offline", "unreachable", null, null],
     ]);
     expect(body.models.find((m: any) => m.id === "gpu/qwen-32b")).toEqual({ id: "gpu/qwen-32b", provider: "gpu", status: "online", loaded: null, contextLength: 1024, contextTrain: 65536, slots: { busy: 0, total: 4 }, source: "config" });
     expect(body.aliases[0].members).toEqual([{ id: "down/big", status: "offline" }, { id: "spare/qwen-32b", status: "unauthorized" }]);

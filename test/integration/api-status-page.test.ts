@@ -76,6 +76,10 @@ describe("GET / (status page)", () => {
     expect(styles[0]).toMatch(/\.model\{[^}]*font-size:15px;font-weight:600/);
     // Ids may break after the provider's slash or, only when a part cannot fit, anywhere; never break-all.
     expect(styles[0]).not.toContain("break-all");
+    // Each host's card: its busy slots over its loaded models, and which models those are (the router-mode host has none).
+    expect(cardOf(html, "gpu")).toMatch(/loaded: <span class="model"><span class="p">gpu\/<\/span><wbr>qwen-32b<\/span>[\s\S]*<b>1\/4<\/b>slots busy/);
+    expect(cardOf(html, "laptop")).toMatch(/loaded: none/);
+    expect(cardOf(html, "laptop")).not.toContain("slots busy");
     for (const word of NEVER_PUBLIC) expect(html).not.toContain(word);
     // Slot use is asked of loaded models only, by name, never loading one.
     expect(hosts.calls.filter((c) => c.url.includes("/slots")).map((c) => c.url)).toEqual([`${gpu}/slots?model=tiny&autoload=false`]);
