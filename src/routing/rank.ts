@@ -114,7 +114,7 @@ function estimate<T extends Candidate>(route: T, chain: PrefixChain, signals: Fl
   const total = Math.max(1, v.slots?.total ?? s.slots);
   const occupied = Math.max(v.inFlight, v.slots?.busy ?? 0);
   const queue = Math.max(0, occupied - total + 1);
-  const waitMs = (queue * v.serviceMs) / total;
+  const waitMs = queue === 0 ? 0 : slotWait(v.inFlightSince, occupied, total, v.serviceMs, now);
 
   const promptTokens = chain.totalChars / v.charsPerToken;
   const match = signals.cachedPrefix(route.provider, route.upstream, chain);
@@ -132,6 +132,25 @@ function estimate<T extends Candidate>(route: T, chain: PrefixChain, signals: Fl
   const predictedCachedTokens = Math.round(matchedTokens);
   const reason = [route.id, `cache=${cache}`, `queue=${queue}`, ...(load === "none" ? [] : [`load=${load}`]), ...(policy === "ordered" ? ["policy=ordered"] : [])].join("; ");
   return { route, ttftMs: waitMs + prefillMs + loadMs, queue, freeSlot: queue === 0, load, routerMode: v.routerMode, cache, predictedCachedTokens, promptTokens: Math.round(promptTokens), home, waitMs: waitMs + loadMs, reason };
+}
+
+/**
+ * How long until a slot frees for one more request, when every slot is taken. Each request the router has in flight
+ * is expected to run on for `max(serviceMs - elapsed, elapsed)`: an average one finishes on time, while one that has
+ * already run far longer than usual (a long generation) is likely to run about as long again. Requests the router
+ * does not know (`/slots` busier than its own count: other clients) take an average `serviceMs`. The oldest requests
+ * hold the slots; the rest queue at the host and each take a slot for `serviceMs` as one frees, in order.
+ */
+export function slotWait(inFlightSince: readonly number[], occupied: number, total: number, serviceMs: number, now: number): number {
+  const running = [...inFlightSince].sort((x, y) => x - y).slice(0, total);
+  const freeAt = running.map((sent) => Math.max(serviceMs - (now - sent), now - sent));
+  while (freeAt.length < total) freeAt.push(serviceMs);
+  // Hand each slot that frees to the next queued request (occupied - total of them), earliest slot first.
+  for (let queued = occupied - total; queued > 0; queued--) {
+    freeAt.sort((x, y) => x - y);
+    freeAt[0]! += serviceMs;
+  }
+  return Math.min(...freeAt);
 }
 
 /**

@@ -48,6 +48,8 @@ export type RoutingSettings = typeof ROUTING_DEFAULTS;
 /** What ranking reads about one model on one host. */
 export interface HostModelView {
   inFlight: number;
+  /** When each request in flight was sent (ms, oldest first): a request that has run long is likely to run on. */
+  inFlightSince: readonly number[];
   /** Undefined when never reported or too old to trust. */
   slots?: SlotUse;
   /** Undefined when not a router-mode host, or too old to trust. */
@@ -93,7 +95,8 @@ export interface FleetSignals {
 }
 
 interface ModelState {
-  inFlight: number;
+  /** Send times of the requests in flight, oldest first. */
+  inFlight: number[];
   slots?: { use: SlotUse; at: number };
   prefillPerSecond?: number;
   serviceMs?: number;
@@ -122,7 +125,8 @@ export class MemorySignals implements FleetSignals {
     const slots = m?.slots ?? h?.slots;
     const residency = h?.residency && now - h.residency.at < s.residencyTrustMs ? h.residency.models.get(model) : undefined;
     return {
-      inFlight: m?.inFlight ?? 0,
+      inFlight: m?.inFlight.length ?? 0,
+      inFlightSince: m?.inFlight ?? NONE,
       slots: slots && now - slots.at < s.slotsTrustMs ? slots.use : undefined,
       residency,
       routerMode: h?.residency !== undefined,
@@ -141,8 +145,8 @@ export class MemorySignals implements FleetSignals {
     return this.sessions.get(session);
   }
 
-  begin(host: HostRef, model: string, _now: number, session?: string): void {
-    this.model(host, model).inFlight++;
+  begin(host: HostRef, model: string, now: number, session?: string): void {
+    this.model(host, model).inFlight.push(now);
     if (session) this.setHome(session, host);
   }
 
@@ -154,7 +158,8 @@ export class MemorySignals implements FleetSignals {
 
   end(f: FinishedRequest, now: number): void {
     const m = this.model(f.host, f.model);
-    m.inFlight = Math.max(0, m.inFlight - 1);
+    const sent = m.inFlight.indexOf(f.startedAt);
+    m.inFlight.splice(sent >= 0 ? sent : 0, 1);
     if (!f.ok) {
       // A home that failed is no home: the session's next request is ranked afresh.
       if (f.session && this.sessions.get(f.session) === hostKey(f.host)) this.sessions.delete(f.session);
@@ -217,7 +222,7 @@ export class MemorySignals implements FleetSignals {
   private model(host: HostRef, model: string): ModelState {
     const key = modelKey(host, model);
     let m = this.models.get(key);
-    if (!m) this.models.set(key, (m = { inFlight: 0, prefixes: new PrefixIndex(this.settings.prefixCapacity) }));
+    if (!m) this.models.set(key, (m = { inFlight: [], prefixes: new PrefixIndex(this.settings.prefixCapacity) }));
     return m;
   }
 
@@ -229,6 +234,7 @@ export class MemorySignals implements FleetSignals {
   }
 }
 
+const NONE: readonly number[] = [];
 const modelKey = (host: HostRef, model: string) => `${hostKey(host)}\u0000${model}`;
 const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
 const learn = (old: number | undefined, sample: number, weight: number) => (old === undefined ? sample : old + weight * (sample - old));

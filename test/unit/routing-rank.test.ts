@@ -1,6 +1,7 @@
 // Ranking by expected time to first token: load, prefill rate, cached prefixes, ties, shared system prompts, reasons.
 import { describe, expect, it } from "vitest";
 import { FleetRouter, prefixChain, type Candidate } from "../../src/routing/index.js";
+import { slotWait } from "../../src/routing/rank.js";
 import { chatBody, hostOf, occupy, routeOf, serve } from "../helpers/routing-fakes.js";
 
 const pool = () => [routeOf("a"), routeOf("b"), routeOf("c")];
@@ -132,5 +133,24 @@ describe("a reason per candidate and the predicted cached tokens", () => {
     const ranking = rank(router, [a!], chatBody("c1", 3));
     const attempt = router.begin(ranking, a!, 0);
     expect(attempt).toMatchObject({ reason: "a/coder; cache=warm; queue=0", predictedCachedTokens: ranking.order[0]!.predictedCachedTokens });
+  });
+});
+
+describe("the wait for a slot", () => {
+  it("is what the request holding the slot is expected to run on: an average request finishes on time, a long one runs about as long again", () => {
+    expect(slotWait([0], 1, 1, 1_000, 0)).toBe(1_000);
+    expect(slotWait([0], 1, 1, 1_000, 400)).toBe(600);
+    expect(slotWait([0], 1, 1, 1_000, 10_000)).toBe(10_000);
+  });
+
+  it("waits for the first of the busy slots to free; requests queued at the host go first, a serviceMs each", () => {
+    // Two slots, sent 0 and 9 s ago (service 1 s): the fresh one frees first, at 1 s.
+    expect(slotWait([0, 9_000], 2, 2, 1_000, 9_000)).toBe(1_000);
+    // Three in flight on two slots: the queued one takes the first slot to free (1 s) until 2 s; the other frees at 9 s.
+    expect(slotWait([0, 9_000, 9_000], 3, 2, 1_000, 9_000)).toBe(2_000);
+  });
+
+  it("counts slots busy with requests the router did not send (other clients) as an average request each", () => {
+    expect(slotWait([], 2, 2, 3_000, 50)).toBe(3_000);
   });
 });

@@ -79,6 +79,21 @@ describe("a session stays on its home host", () => {
     expect(order.map((e) => [e.route.id, e.cache, e.queue])).toEqual([["a/coder", "warm", 1], ["b/coder", "cold", 0]]);
   });
 
+  it("leaves a home whose requests in flight have run far longer than usual, though a typical request there is short", () => {
+    const router = new FleetRouter();
+    const [a, b] = pool();
+    const long = (turns: number) => chatBody("c1", turns, { turnChars: 5_000 });
+    // Requests on a usually take 1 s, and the session is warm there; but the one holding a's slot was sent 60 s ago.
+    serve(router, [a!, b!], long(5), { session: "s1", route: a, durationMs: 1_000 });
+    const held = router.rank({ candidates: [a!], policy: "replicas" }, 0);
+    router.begin(held, a!, 0);
+    const rankAt = (now: number) => router.rank({ candidates: [a!, b!], policy: "replicas", session: "s1", chain: prefixChain("chat", long(6)) }, now);
+    // Just sent: a 1 s wait at home beats a ~19 s cold prefill on b.
+    expect(rankAt(100).order.map((e) => e.route.id)).toEqual(["a/coder", "b/coder"]);
+    // Running for 60 s: likely to run about as long again; the cold prefill on b is quicker.
+    expect(rankAt(60_000).order.map((e) => [e.route.id, e.cache])).toEqual([["b/coder", "cold"], ["a/coder", "warm"]]);
+  });
+
   it("a home that is no longer a candidate falls back to the rendezvous choice", () => {
     const router = new FleetRouter();
     const [a, b, c] = pool();
