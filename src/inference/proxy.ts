@@ -56,7 +56,7 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
   const balanced = ranking.policy === "replicas" && candidates.length > 1;
   // A replicas member in router mode may be asked not to load the model (routing/plan.ts); a chain's order is a
   // quality choice, so its members load what they must.
-  const plan = balanced ? attemptPlan(candidates, ranking) : candidates.map((route) => ({ route, onlyIfLoaded: false }));
+  const plan = balanced ? attemptPlan(candidates, ranking, fleet.settings.loadMs) : candidates.map((route) => ({ route, onlyIfLoaded: false }));
   // Counted in flight from here until the answer has ended: the status page and the fleet router use it.
   return firstThatAnswers(request, plan.map((p) => p.route), (route, i) => countedInFlight(route.provider, async (activity) => {
     const attempt = fleet.begin(ranking, route, Date.now());

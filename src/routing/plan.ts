@@ -2,10 +2,11 @@
  * The attempts a request makes, in order, from the candidates it will try. A router-mode member the router believes
  * has the model loaded is first asked to answer only if it really has (`?autoload=false`): residency figures can be a
  * few seconds old, and a model unloaded meanwhile would make the request wait on a load while another member is
- * ready. If it refuses, the next members are tried, and it comes back last with loading allowed, so a request is
- * never refused for want of a loaded model. A member known to need a load, or the last candidate, may load at once.
+ * ready. If it refuses, it comes back with loading allowed where its estimate plus a load ranks it among the members
+ * after it (never before one that is loaded with a slot free), so a request is never refused for want of a loaded
+ * model. A member known to need a load, or the last candidate, may load at once.
  */
-import type { Candidate, Ranking } from "./rank.js";
+import type { Candidate, Estimate, Ranking } from "./rank.js";
 
 export interface PlannedAttempt<T extends Candidate> {
   route: T;
@@ -13,16 +14,31 @@ export interface PlannedAttempt<T extends Candidate> {
   onlyIfLoaded: boolean;
 }
 
-/** `routes`: the candidates in the order they will be tried (the ranking's, healthy hosts first). */
-export function attemptPlan<T extends Candidate>(routes: readonly T[], ranking: Ranking<T>): PlannedAttempt<T>[] {
-  const estimates = new Map(ranking.order.map((e) => [e.route, e]));
-  const plan: PlannedAttempt<T>[] = [];
-  const lastResort: PlannedAttempt<T>[] = [];
-  routes.forEach((route, i) => {
+/**
+ * `routes`: the candidates in the order they will be tried (the ranking's, healthy hosts first); `loadMs`: what the
+ * ranking assumes a model load costs.
+ */
+export function attemptPlan<T extends Candidate>(routes: readonly T[], ranking: Ranking<T>, loadMs: number): PlannedAttempt<T>[] {
+  const estimates = new Map<T, Estimate<T>>(ranking.order.map((e) => [e.route, e]));
+  const guarded = routes.map((route, i) => {
     const e = estimates.get(route);
-    const guarded = e !== undefined && e.routerMode && e.load === "none" && i < routes.length - 1;
-    plan.push({ route, onlyIfLoaded: guarded });
-    if (guarded) lastResort.push({ route, onlyIfLoaded: false });
+    return e !== undefined && e.routerMode && e.load === "none" && i < routes.length - 1;
   });
-  return [...plan, ...lastResort];
+  // A guarded member's second attempt, loading allowed, goes after every later member that is ready (loaded, a slot
+  // free) or whose estimate is still below this one's plus a load.
+  const secondAttempts = new Map<number, T[]>();
+  routes.forEach((route, i) => {
+    if (!guarded[i]) return;
+    const loadingTtft = estimates.get(route)!.ttftMs + loadMs;
+    let after = i;
+    for (let j = i + 1; j < routes.length; j++) {
+      const later = estimates.get(routes[j]!);
+      if (!later || (later.load === "none" && later.freeSlot) || later.ttftMs <= loadingTtft) after = j;
+    }
+    secondAttempts.set(after, [...(secondAttempts.get(after) ?? []), route]);
+  });
+  return routes.flatMap((route, i) => [
+    { route, onlyIfLoaded: guarded[i]! },
+    ...(secondAttempts.get(i) ?? []).map((again) => ({ route: again, onlyIfLoaded: false })),
+  ]);
 }

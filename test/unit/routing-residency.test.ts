@@ -55,10 +55,26 @@ describe("the attempt plan", () => {
     const router = new FleetRouter();
     router.recordResidency(a.provider, listing("loaded"), 0);
     const ranking = router.rank({ candidates: [a, b], policy: "replicas" }, 0);
-    expect(attemptPlan([a, b], ranking)).toEqual([
+    expect(attemptPlan([a, b], ranking, ROUTING_DEFAULTS.loadMs)).toEqual([
       { route: a, onlyIfLoaded: true },
       { route: b, onlyIfLoaded: false },
       { route: a, onlyIfLoaded: false },
+    ]);
+  });
+
+  it("if it refuses, it is tried again loading allowed before a later member whose wait is longer than a load", () => {
+    const router = new FleetRouter();
+    router.recordResidency(a.provider, listing("loaded"), 0);
+    // b holds a request that has run for 5 minutes: likely another 5 minutes, longer than a load on a (20 s).
+    router.begin(router.rank({ candidates: [b], policy: "replicas" }, 0), b, 0);
+    const ranking = router.rank({ candidates: [a, b, c], policy: "replicas" }, 300_000);
+    const routes = ranking.order.map((e) => e.route);
+    expect(routes).toEqual([a, c, b]);
+    expect(attemptPlan(routes, ranking, ROUTING_DEFAULTS.loadMs)).toEqual([
+      { route: a, onlyIfLoaded: true },
+      { route: c, onlyIfLoaded: false },
+      { route: a, onlyIfLoaded: false },
+      { route: b, onlyIfLoaded: false },
     ]);
   });
 
@@ -67,6 +83,6 @@ describe("the attempt plan", () => {
     router.recordResidency(a.provider, listing("unloaded"), 0);
     router.recordResidency(c.provider, listing("loaded"), 0);
     const ranking = router.rank({ candidates: [a, b, c], policy: "replicas" }, 0);
-    expect(attemptPlan([a, b, c], ranking)).toEqual([a, b, c].map((route) => ({ route, onlyIfLoaded: false })));
+    expect(attemptPlan([a, b, c], ranking, ROUTING_DEFAULTS.loadMs)).toEqual([a, b, c].map((route) => ({ route, onlyIfLoaded: false })));
   });
 });
