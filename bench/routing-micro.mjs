@@ -32,7 +32,7 @@ function run({ FleetRouter, prefixChain }) {
   const router = new FleetRouter();
   // Every host has served a few other conversations (same system prompt and tools); one has this one's earlier turns.
   hosts.forEach((route, i) => {
-    router.recordSlots(route.provider, undefined, [{ is_processing: i % 2 === 0 }, { is_processing: false }], 0);
+    router.recordSlots(route.provider, route.upstream, [{ is_processing: i % 2 === 0 }, { is_processing: false }], 0);
     for (let k = 0; k < 6; k++) finish(router, prefixChain, route, conversation(`other-${i}-${k}`, 8));
   });
   finish(router, prefixChain, hosts[3], conversation("main", 7));

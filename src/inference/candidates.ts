@@ -26,13 +26,16 @@ export interface Candidates {
 }
 
 /** The candidates for `model`; the session (if any) goes into the log line. */
-export async function candidatesFor(request: RouterRequest, env: Env, model: string, chain: PrefixChain = EMPTY_CHAIN): Promise<Candidates> {
+export async function candidatesFor(request: RouterRequest, env: Env, model: string, chain: PrefixChain = EMPTY_CHAIN, pinnable = false): Promise<Candidates> {
   const config = (await liveConfig(env)).config;
   const session = sessionKey(request.headers);
   if (session) request.log.session = sessionTag(session);
   const { candidates, policy } = await resolveRequest(config, model, env);
-  if (policy === "replicas" && candidates.length > 1) await refreshHostReports(candidates, env, request.waitUntil);
-  const ranking = fleet.rank({ candidates, policy, session, chain }, Date.now());
+  // A replicas pool is ranked on the hosts' reports (the very first ones are awaited briefly); any host may have its
+  // requests pinned to a slot once its slot count is known, so it is kept current too, in the background.
+  const balanced = policy === "replicas" && candidates.length > 1;
+  if (balanced || pinnable) await refreshHostReports(candidates, env, request.waitUntil, { pool: balanced });
+  const ranking = fleet.rank({ candidates, policy, session, chain, pinnable }, Date.now());
   return { routes: healthyFirst(ranking.order.map((e) => e.route)), ranking };
 }
 

@@ -17,6 +17,8 @@ export interface HostBody {
   readonly assembled: boolean;
   /** Hashes of the conversation's prefixes, for the fleet router's prompt-cache match (routing/prefix.ts). */
   readonly chain?: PrefixChain;
+  /** The host honours `id_slot` on this endpoint and the client set none: the router may pin a slot (routing/slots.ts). */
+  readonly pinnable?: boolean;
 }
 
 /**
@@ -29,7 +31,11 @@ export function hostBody(raw: Record<string, unknown>, assembled: boolean): Host
   return { rest: encoder.encode(json).subarray(1), empty: json === "{}", assembled };
 }
 
-/** What one attempt sends, in parts: `model` set to the host's name for it, first, then the rest as the client sent it. */
-export function withModel(body: HostBody, model: string): Uint8Array[] {
-  return [encoder.encode(`{"model":${JSON.stringify(model)}${body.empty ? "" : ","}`), body.rest];
+/**
+ * What one attempt sends, in parts: `model` set to the host's name for it (and `id_slot` when the fleet router pinned
+ * a slot), first, then the rest as the client sent it.
+ */
+export function withModel(body: HostBody, model: string, slot?: number): Uint8Array[] {
+  const pin = slot === undefined ? "" : `,"id_slot":${slot}`;
+  return [encoder.encode(`{"model":${JSON.stringify(model)}${pin}${body.empty ? "" : ","}`), body.rest];
 }

@@ -1,8 +1,9 @@
 /**
- * Keeps the fleet router's picture of a pool's hosts current: each member's `/slots` (how many slots, how many busy)
- * and, for a router-mode host, which models are loaded (its `/v1/models` status, from discovery's cached probe).
- * Refreshed in the background (`waitUntil`) once the figures are a few seconds old, so no request waits on them;
- * only a host the router knows nothing about yet is asked before ranking, for at most FIRST_REPORT_WAIT_MS.
+ * Keeps the fleet router's picture of the hosts a request may go to current: each one's `/slots` (how many slots,
+ * which are busy) and, for a router-mode host, which models are loaded (its `/v1/models` status, from discovery's
+ * cached probe). Refreshed in the background (`waitUntil`) once the figures are a few seconds old, so no request
+ * waits on them; only a pool member the router knows nothing about yet is asked before ranking, for at most
+ * FIRST_REPORT_WAIT_MS.
  */
 import type { Env } from "../env.js";
 import type { ModelRoute } from "../resolver/resolve.js";
@@ -13,23 +14,27 @@ import { probeHost, probeModelInfo } from "../upstream/discovery.js";
 const FIRST_REPORT_WAIT_MS = 750;
 const RESIDENCY = new Set<string>(["loaded", "unloaded", "loading"]);
 
-export async function refreshHostReports(routes: readonly ModelRoute[], env: Env, waitUntil: (work: Promise<unknown>) => void): Promise<void> {
+/**
+ * `pool`: a replicas pool is about to be ranked on these figures, so residency is read too and a host the router has
+ * no figures for is waited on; otherwise only the slot count matters (for pinning a slot), in the background.
+ */
+export async function refreshHostReports(routes: readonly ModelRoute[], env: Env, waitUntil: (work: Promise<unknown>) => void, options: { pool: boolean }): Promise<void> {
   const now = Date.now();
   const firstTime: Promise<unknown>[] = [];
   for (const route of routes) {
     if (!fleet.needsRefresh(route.provider, now)) continue;
-    const known = fleet.signals.view(route.provider, route.upstream, now).slots !== undefined;
-    const work = fetchReports(route, env);
+    const known = fleet.signals.view(route.provider, route.upstream, now).slotsKnown;
+    const work = fetchReports(route, env, options.pool);
     waitUntil(work);
-    if (!known) firstTime.push(Promise.race([work, new Promise((resolve) => setTimeout(resolve, FIRST_REPORT_WAIT_MS))]));
+    if (!known && options.pool) firstTime.push(Promise.race([work, new Promise((resolve) => setTimeout(resolve, FIRST_REPORT_WAIT_MS))]));
   }
   await Promise.all(firstTime);
 }
 
-async function fetchReports(route: ModelRoute, env: Env): Promise<void> {
+async function fetchReports(route: ModelRoute, env: Env, withResidency: boolean): Promise<void> {
   const [slots, models] = await Promise.all([
     probeModelInfo(route.provider, env, "/slots", route.upstream, { maxAgeMs: 1_000 }),
-    route.provider.discover ? probeHost(route.provider, env) : undefined,
+    withResidency && route.provider.discover ? probeHost(route.provider, env) : undefined,
   ]);
   const now = Date.now();
   if (slots.ok) fleet.recordSlots(route.provider, route.upstream, slots.body, now);

@@ -35,18 +35,25 @@ const PROMPT_APIS = new Map<string, PromptApi>([
 ]);
 
 /**
+ * Endpoints where llama-server honours `id_slot` (measured: chat, completions and Responses do; its Anthropic
+ * messages endpoint drops the field).
+ */
+const PINNABLE = new Set(["/v1/chat/completions", "/v1/completions", "/v1/responses"]);
+
+/**
  * The body a host gets for `hostPath`: non-streaming chat and completions are asked as a stream and assembled. The
  * conversation's prefix hashes are taken here, while the parsed body still exists.
  */
 export function forHost(raw: Record<string, unknown>, hostPath: string): HostBody {
   const api = PROMPT_APIS.get(hostPath);
-  return { ...hostBody(raw, raw.stream !== true && assemblerFor(hostPath) !== undefined), ...(api && { chain: prefixChain(api, raw) }) };
+  const pinnable = PINNABLE.has(hostPath) && raw.id_slot === undefined;
+  return { ...hostBody(raw, raw.stream !== true && assemblerFor(hostPath) !== undefined), ...(api && { chain: prefixChain(api, raw) }), pinnable };
 }
 
 /** Resolves `model`, and forwards the body to the first candidate that answers. */
 export async function proxyInference(request: RouterRequest, env: Env, body: HostBody, model: string, options: ProxyOptions): Promise<Response> {
   if (options.purpose) request.log.purpose = options.purpose;
-  const { routes, ranking } = await candidatesFor(request, env, model, body.chain);
+  const { routes, ranking } = await candidatesFor(request, env, model, body.chain, body.pinnable);
   return forward(request, env, body, routes, ranking, options);
 }
 
@@ -74,7 +81,7 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
       method: "POST",
       path: onlyIfLoaded ? `${hostPath}?autoload=false` : hostPath,
       clientHeaders: request.headers,
-      body: withModel(body, route.upstream),
+      body: withModel(body, route.upstream, attempt.pinned ? attempt.slot : undefined),
       signal: request.signal,
     });
     request.log.ttfbMs = Date.now() - request.startedAt;

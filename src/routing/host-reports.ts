@@ -21,10 +21,16 @@ export interface AnswerTimings {
 const count = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);
 const record = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
-/** `GET /slots`: `[{ id, n_ctx, is_processing, ... }]`. */
-export function parseSlots(body: unknown): SlotUse | undefined {
+/** `GET /slots`: `[{ id, n_ctx, is_processing, ... }]`, whether each slot is processing, in order. */
+export function parseSlotStates(body: unknown): boolean[] | undefined {
   if (!Array.isArray(body) || body.length === 0) return undefined;
-  return { total: body.length, busy: body.filter((slot) => record(slot)?.is_processing === true).length };
+  return body.map((slot) => record(slot)?.is_processing === true);
+}
+
+/** `GET /slots` as a count: how many slots, how many busy. */
+export function parseSlots(body: unknown): SlotUse | undefined {
+  const processing = parseSlotStates(body);
+  return processing && { total: processing.length, busy: processing.filter(Boolean).length };
 }
 
 /** Router-mode `GET /v1/models`: each entry's `status.value`, under its id and its aliases. Empty for a single-model host. */

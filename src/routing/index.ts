@@ -5,20 +5,22 @@
  * hosts (`/slots`, router-mode `/v1/models`) are fetched by the caller in the background when
  * {@link FleetRouter.needsRefresh} says so. No Workers API in here.
  */
-import type { AnswerTimings, Residency, SlotUse } from "./host-reports.js";
-import { parseResidency, parseSlots } from "./host-reports.js";
+import type { AnswerTimings, Residency } from "./host-reports.js";
+import { parseResidency, parseSlotStates } from "./host-reports.js";
 import type { PrefixChain } from "./prefix.js";
 import { rankCandidates, type Candidate, type Estimate, type RankRequest, type Ranking } from "./rank.js";
 import { MemorySignals, ROUTING_DEFAULTS, type FleetSignals, type HostRef, type RoutingSettings } from "./signals.js";
 
-export { parseResidency, parseSlots, parseTimings } from "./host-reports.js";
+export { parseResidency, parseSlots, parseSlotStates, parseTimings } from "./host-reports.js";
 export type { AnswerTimings, Residency, SlotUse } from "./host-reports.js";
 export { EMPTY_CHAIN, prefixChain, spreadKey } from "./prefix.js";
 export type { PrefixChain, PromptApi } from "./prefix.js";
 export { MIN_COUNTED_SHARE, TIE_MS, WARM_SHARE } from "./rank.js";
+export type { CacheState, Candidate, Estimate, LoadState, RankRequest, Ranking } from "./rank.js";
 export { attemptPlan } from "./plan.js";
 export type { PlannedAttempt } from "./plan.js";
-export type { CacheState, Candidate, Estimate, LoadState, RankRequest, Ranking } from "./rank.js";
+export { commonPrefix, slotWait } from "./slots.js";
+export type { PrefixMatch, SlotView } from "./slots.js";
 export { MemorySignals, ROUTING_DEFAULTS, hostKey } from "./signals.js";
 export type { FinishedRequest, FleetSignals, HostModelView, HostRef, RoutingSettings } from "./signals.js";
 
@@ -26,6 +28,9 @@ export type { FinishedRequest, FleetSignals, HostModelView, HostRef, RoutingSett
 export interface Attempt {
   readonly host: HostRef;
   readonly model: string;
+  /** The slot it went to: `id_slot` when `pinned`, else the one the host was predicted to pick. */
+  readonly slot: number;
+  readonly pinned: boolean;
   readonly startedAt: number;
   readonly session?: string;
   readonly chain: PrefixChain;
@@ -48,8 +53,20 @@ export class FleetRouter {
   /** Call when a request is sent to `route` (one of the ranking's candidates): it counts as in flight there. */
   begin<T extends Candidate>(ranking: Ranking<T>, route: T, now: number): Attempt {
     const e: Estimate<T> | undefined = ranking.order.find((x) => x.route === route);
-    this.signals.begin(route.provider, route.upstream, now, ranking.session);
-    return { host: route.provider, model: route.upstream, startedAt: now, session: ranking.session, chain: ranking.chain, predictedCachedTokens: e?.predictedCachedTokens ?? 0, reason: e?.reason ?? route.id, ended: false };
+    const slot = e?.slot ?? 0;
+    this.signals.begin(route.provider, route.upstream, slot, ranking.chain, now, ranking.session);
+    return {
+      host: route.provider,
+      model: route.upstream,
+      slot,
+      pinned: e?.pinned ?? false,
+      startedAt: now,
+      session: ranking.session,
+      chain: ranking.chain,
+      predictedCachedTokens: e?.predictedCachedTokens ?? 0,
+      reason: e?.reason ?? route.id,
+      ended: false,
+    };
   }
 
   /**
@@ -67,11 +84,10 @@ export class FleetRouter {
     return this.signals.needsRefresh(host, now);
   }
 
-  /** A `/slots` answer (JSON); `model` for a router-mode host's per-model slots, else undefined. Unreadable: ignored. */
-  recordSlots(host: HostRef, model: string | undefined, body: unknown, now: number): SlotUse | undefined {
-    const use = parseSlots(body);
-    if (use) this.signals.recordSlots(host, model, use, now);
-    return use;
+  /** A `/slots` answer (JSON) for `model` (a single-model host's are its model's). Unreadable: ignored. */
+  recordSlots(host: HostRef, model: string, body: unknown, now: number): void {
+    const processing = parseSlotStates(body);
+    if (processing) this.signals.recordSlots(host, model, processing, now);
   }
 
   /** A router-mode `/v1/models` answer (JSON). A single-model host's list records nothing. */

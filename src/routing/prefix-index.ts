@@ -1,18 +1,10 @@
 /**
- * Which conversation prefixes were last sent to one host (for one model), as a bounded LRU of prefix hashes. A
- * host's slots keep the KV cache of the prompts they served, so a prefix recorded here is probably still cached
- * there; answers' `cache_n` correct the guess (see signals.ts).
+ * The prompts one host (for one model) holds in its RAM prompt cache, as a bounded LRU of prefix hashes: every
+ * prefix of each prompt a slot saved there. A match is probably still cached; answers' `cache_n` correct the guess
+ * (see signals.ts).
  */
 import type { PrefixChain } from "./prefix.js";
-
-export interface PrefixMatch {
-  /** How many leading blocks of the request the host has (0: none). */
-  blocks: number;
-  /** Characters in those blocks. */
-  chars: number;
-}
-
-export const NO_MATCH: PrefixMatch = { blocks: 0, chars: 0 };
+import { NO_MATCH, type PrefixMatch } from "./slots.js";
 
 export class PrefixIndex {
   /** hash -> characters of that prefix; Map order is recency order (oldest first). */

@@ -9,6 +9,7 @@ import { orderForSession } from "../resolver/affinity.js";
 import type { PrefixChain } from "./prefix.js";
 import { EMPTY_CHAIN, spreadKey } from "./prefix.js";
 import { hostKey, type FleetSignals, type HostRef, type RoutingSettings } from "./signals.js";
+import { hostsChoice, slotOptions, type PrefixMatch, type SlotOption, type SlotView } from "./slots.js";
 
 /** What ranking needs of a candidate; the resolver's ModelRoute is one. */
 export interface Candidate {
@@ -24,6 +25,8 @@ export interface RankRequest<T extends Candidate> {
   policy: AliasPolicy;
   session?: string;
   chain?: PrefixChain;
+  /** The API honours `id_slot` and the client set none: the router picks the slot (see slots.ts). */
+  pinnable?: boolean;
 }
 
 export type CacheState = "warm" | "partial" | "cold";
@@ -32,8 +35,12 @@ export type LoadState = "none" | "needed" | "loading";
 export interface Estimate<T extends Candidate> {
   route: T;
   ttftMs: number;
-  /** Requests predicted to be ahead of this one for a slot. */
+  /** The slot the request would take: pinned there (`id_slot`) when `pinned`, else the one the host is predicted to pick. */
+  slot: number;
+  pinned: boolean;
+  /** Requests predicted to be ahead of this one for that slot. */
   queue: number;
+  /** The host has an idle slot. */
   freeSlot: boolean;
   load: LoadState;
   /**
@@ -73,7 +80,7 @@ export function rankCandidates<T extends Candidate>(request: RankRequest<T>, sig
   const chain = request.chain ?? EMPTY_CHAIN;
   const { candidates, policy, session } = request;
   const homeKey = session ? homeOf(session, candidates, signals) : undefined;
-  const estimates = candidates.map((route) => estimate(route, chain, signals, settings, now, homeKey, policy));
+  const estimates = candidates.map((route) => estimate(route, request, chain, signals, settings, now, homeKey));
   const ranking = { policy, session, chain };
   if (policy === "ordered" || estimates.length < 2) return { ...ranking, order: estimates };
 
@@ -109,48 +116,55 @@ function homeOf<T extends Candidate>(session: string, candidates: readonly T[], 
   return first && hostKey(first.provider);
 }
 
-function estimate<T extends Candidate>(route: T, chain: PrefixChain, signals: FleetSignals, s: RoutingSettings, now: number, homeKey: string | undefined, policy: AliasPolicy): Estimate<T> {
+function estimate<T extends Candidate>(route: T, request: RankRequest<T>, chain: PrefixChain, signals: FleetSignals, s: RoutingSettings, now: number, homeKey: string | undefined): Estimate<T> {
   const v = signals.view(route.provider, route.upstream, now);
-  const total = Math.max(1, v.slots?.total ?? s.slots);
-  const occupied = Math.max(v.inFlight, v.slots?.busy ?? 0);
-  const queue = Math.max(0, occupied - total + 1);
-  const waitMs = queue === 0 ? 0 : slotWait(v.inFlightSince, occupied, total, v.serviceMs, now);
-
   const promptTokens = chain.totalChars / v.charsPerToken;
-  const match = signals.cachedPrefix(route.provider, route.upstream, chain);
-  const matchedTokens = match.chars / v.charsPerToken;
   // Block 0 alone is the system prompt every conversation of an agent shares: counting it would pin all of them
-  // to one host, so it (and any short match) earns nothing here.
-  const counts = match.blocks >= 2 && matchedTokens >= MIN_COUNTED_SHARE * promptTokens;
-  const cache: CacheState = !counts ? "cold" : matchedTokens >= WARM_SHARE * promptTokens ? "warm" : "partial";
-  const prefillMs = ((promptTokens - (counts ? matchedTokens : 0)) / v.prefillPerSecond) * 1000;
+  // to one host and one slot, so it (and any short match) earns nothing in the estimate.
+  const counts = (match: PrefixMatch) => match.blocks >= 2 && match.chars / v.charsPerToken >= MIN_COUNTED_SHARE * promptTokens;
+  const prefillMs = (match: PrefixMatch) => ((promptTokens - (counts(match) ? match.chars / v.charsPerToken : 0)) / v.prefillPerSecond) * 1000;
+  const options = slotOptions(v.slots, chain, v.serviceMs, now, () => signals.inRam(route.provider, route.upstream, chain));
+  const pinned = (request.pinnable ?? false) && v.slotsKnown;
+  const chosen = pinned ? cheapestSlot(options, v.slots, prefillMs) : hostsChoice(options, v.slots, chain);
 
   const load: LoadState = v.residency === "unloaded" ? "needed" : v.residency === "loading" ? "loading" : "none";
   const loadMs = load === "needed" ? s.loadMs : load === "loading" ? s.loadMs / 2 : 0;
-
+  const matchedTokens = chosen.match.chars / v.charsPerToken;
+  const cache: CacheState = !counts(chosen.match) ? "cold" : matchedTokens >= WARM_SHARE * promptTokens ? "warm" : "partial";
   const home = homeKey !== undefined && hostKey(route.provider) === homeKey;
-  const predictedCachedTokens = Math.round(matchedTokens);
-  const reason = [route.id, `cache=${cache}`, `queue=${queue}`, ...(load === "none" ? [] : [`load=${load}`]), ...(policy === "ordered" ? ["policy=ordered"] : [])].join("; ");
-  return { route, ttftMs: waitMs + prefillMs + loadMs, queue, freeSlot: queue === 0, load, routerMode: v.routerMode, cache, predictedCachedTokens, promptTokens: Math.round(promptTokens), home, waitMs: waitMs + loadMs, reason };
+  const reason = [route.id, `cache=${cache}`, `queue=${chosen.queue}`, ...(load === "none" ? [] : [`load=${load}`]), ...(request.policy === "ordered" ? ["policy=ordered"] : [])].join("; ");
+  return {
+    route,
+    ttftMs: chosen.waitMs + prefillMs(chosen.match) + loadMs,
+    slot: chosen.slot,
+    pinned,
+    queue: chosen.queue,
+    freeSlot: options.some((o) => o.queue === 0),
+    load,
+    routerMode: v.routerMode,
+    cache,
+    // What the host will reuse: the whole common prefix, system prompt included (compare with `timings.cache_n`).
+    predictedCachedTokens: Math.round(matchedTokens),
+    promptTokens: Math.round(promptTokens),
+    home,
+    waitMs: chosen.waitMs + loadMs,
+    reason,
+  };
 }
 
 /**
- * How long until a slot frees for one more request, when every slot is taken. Each request the router has in flight
- * is expected to run on for `max(serviceMs - elapsed, elapsed)`: an average one finishes on time, while one that has
- * already run far longer than usual (a long generation) is likely to run about as long again. Requests the router
- * does not know (`/slots` busier than its own count: other clients) take an average `serviceMs`. The oldest requests
- * hold the slots; the rest queue at the host and each take a slot for `serviceMs` as one frees, in order.
+ * The slot to pin a request to: the quickest start (wait for the slot + what is not cached there). Equal starts
+ * (above all, idle slots that hold nothing of this conversation beyond a shared system prompt) go to the least
+ * recently used slot, so a new conversation takes an empty or stale slot instead of overwriting one in use.
  */
-export function slotWait(inFlightSince: readonly number[], occupied: number, total: number, serviceMs: number, now: number): number {
-  const running = [...inFlightSince].sort((x, y) => x - y).slice(0, total);
-  const freeAt = running.map((sent) => Math.max(serviceMs - (now - sent), now - sent));
-  while (freeAt.length < total) freeAt.push(serviceMs);
-  // Hand each slot that frees to the next queued request (occupied - total of them), earliest slot first.
-  for (let queued = occupied - total; queued > 0; queued--) {
-    freeAt.sort((x, y) => x - y);
-    freeAt[0]! += serviceMs;
+function cheapestSlot(options: readonly SlotOption[], slots: readonly SlotView[], prefillMs: (match: PrefixMatch) => number): SlotOption {
+  let best = options[0]!;
+  let bestMs = best.waitMs + prefillMs(best.match);
+  for (const o of options.slice(1)) {
+    const ms = o.waitMs + prefillMs(o.match);
+    if (ms < bestMs || (ms === bestMs && slots[o.slot]!.usedAt < slots[best.slot]!.usedAt)) [best, bestMs] = [o, ms];
   }
-  return Math.min(...freeAt);
+  return best;
 }
 
 /**

@@ -1,12 +1,13 @@
 /**
- * What the router knows about each host, behind one small interface: in-flight requests it sent itself, the last
- * `/slots` and router-mode `/v1/models` it was told about, rates learned from answers, each host's prefix index and
- * each session's home host. {@link MemorySignals} keeps it per isolate; a Durable Object could implement the same
- * interface later. Time is always passed in (`now`, ms), so tests drive a fake clock.
+ * What the router knows about each host, behind one small interface: per model, each slot's last prompt and the
+ * requests the router has on it, the last `/slots` and router-mode `/v1/models` it was told about, rates learned
+ * from answers, and each session's home host. {@link MemorySignals} keeps it per isolate; a Durable Object could
+ * implement the same interface later. Time is always passed in (`now`, ms), so tests drive a fake clock.
  */
-import type { AnswerTimings, Residency, SlotUse } from "./host-reports.js";
-import { PrefixIndex, type PrefixMatch } from "./prefix-index.js";
+import type { AnswerTimings, Residency } from "./host-reports.js";
+import { PrefixIndex } from "./prefix-index.js";
 import type { PrefixChain } from "./prefix.js";
+import { commonPrefix, keptShare, RAM_CACHE_BELOW, type PrefixMatch, type SlotView } from "./slots.js";
 
 /** A host is its id AND address: a config that moves a provider to a new URL starts with a clean slate. */
 export interface HostRef {
@@ -21,11 +22,11 @@ export const ROUTING_DEFAULTS = {
   refreshAfterMs: 2_000,
   /** A refresh that was asked for and never recorded is asked for again after this long. */
   refreshClaimMs: 10_000,
-  /** Slot figures older than this are ignored (in-flight counts alone are used). */
+  /** Which slots another client keeps busy, from `/slots`, is believed this long. */
   slotsTrustMs: 15_000,
   /** Residency older than this is ignored (the model is assumed loaded). */
   residencyTrustMs: 60_000,
-  /** Slots assumed when a host's `/slots` is unknown. */
+  /** Slots assumed until a host's `/slots` tells (requests are not pinned to a slot meanwhile). */
   slots: 1,
   /** Expected duration of one request (slot held) until answers teach a host's own. */
   serviceMs: 15_000,
@@ -34,8 +35,8 @@ export const ROUTING_DEFAULTS = {
   /** What loading a model costs a router-mode host before it can start. */
   loadMs: 20_000,
   charsPerToken: 4,
-  /** Prefix hashes remembered per host and model. */
-  prefixCapacity: 2_048,
+  /** Prefix hashes of the host's RAM prompt cache remembered per host and model. */
+  ramPrefixes: 4_096,
   /** Sessions whose home host is remembered. */
   sessionCapacity: 4_096,
   /** Weight of the newest sample in the learned averages. */
@@ -47,11 +48,12 @@ export type RoutingSettings = typeof ROUTING_DEFAULTS;
 
 /** What ranking reads about one model on one host. */
 export interface HostModelView {
+  /** The router's requests in flight there, all slots together. */
   inFlight: number;
-  /** When each request in flight was sent (ms, oldest first): a request that has run long is likely to run on. */
-  inFlightSince: readonly number[];
-  /** Undefined when never reported or too old to trust. */
-  slots?: SlotUse;
+  /** One per slot: as many as the host's `/slots` reported, else `settings.slots` assumed. */
+  slots: readonly SlotView[];
+  /** `slots` is the host's own count: a request may be pinned to one of them. */
+  slotsKnown: boolean;
   /** Undefined when not a router-mode host, or too old to trust. */
   residency?: Residency;
   /** The host has reported router-mode residency at least once: it loads models on demand. */
@@ -65,6 +67,8 @@ export interface HostModelView {
 export interface FinishedRequest {
   host: HostRef;
   model: string;
+  /** The slot it was sent to (pinned), or the one the host was predicted to pick. */
+  slot: number;
   startedAt: number;
   ok: boolean;
   session?: string;
@@ -76,14 +80,18 @@ export interface FinishedRequest {
 
 export interface FleetSignals {
   view(host: HostRef, model: string, now: number): HostModelView;
-  cachedPrefix(host: HostRef, model: string, chain: PrefixChain): PrefixMatch;
+  /** The longest prefix of `chain` the host's RAM prompt cache is thought to hold (prompts its slots saved there). */
+  inRam(host: HostRef, model: string, chain: PrefixChain): PrefixMatch;
   /** The host key that served `session` last. */
   home(session: string): string | undefined;
-  /** A request went to `host`; a session's home moves there at once, so its concurrent requests follow it. */
-  begin(host: HostRef, model: string, now: number, session?: string): void;
+  /**
+   * A request with prompt `chain` went to `slot` of `host`: it counts as in flight there, the slot now holds that
+   * prompt, and a session's home moves there at once, so its concurrent requests follow it.
+   */
+  begin(host: HostRef, model: string, slot: number, chain: PrefixChain, now: number, session?: string): void;
   end(finished: FinishedRequest, now: number): void;
-  /** `model` undefined: the figures are the whole host's (a single-model host). */
-  recordSlots(host: HostRef, model: string | undefined, slots: SlotUse, now: number): void;
+  /** A `/slots` answer: whether each slot (by position) is processing. */
+  recordSlots(host: HostRef, model: string, processing: readonly boolean[], now: number): void;
   recordResidency(host: HostRef, models: ReadonlyMap<string, Residency>, now: number): void;
   /**
    * One model's residency learned from an answer (a router-mode host served it: loaded; refused it because it was
@@ -94,22 +102,31 @@ export interface FleetSignals {
   needsRefresh(host: HostRef, now: number): boolean;
 }
 
+interface SlotState {
+  chain?: PrefixChain;
+  usedAt: number;
+  inFlightSince: number[];
+  /** What the host's last `/slots` said of this slot. */
+  reportedBusy: boolean;
+}
+
 interface ModelState {
-  /** Send times of the requests in flight, oldest first. */
-  inFlight: number[];
-  slots?: { use: SlotUse; at: number };
+  slots: SlotState[];
+  /** Prompts a slot saved to the host's RAM cache before a dissimilar one replaced them. */
+  ram: PrefixIndex;
+  slotsReportedAt?: number;
   prefillPerSecond?: number;
   serviceMs?: number;
   charsPerToken?: number;
-  prefixes: PrefixIndex;
 }
 
 interface HostState {
-  slots?: { use: SlotUse; at: number };
   residency?: { models: Map<string, Residency>; at: number };
   reportedAt?: number;
   claimedAt?: number;
 }
+
+const emptySlot = (): SlotState => ({ usedAt: -Infinity, inFlightSince: [], reportedBusy: false });
 
 export class MemorySignals implements FleetSignals {
   private readonly models = new Map<string, ModelState>();
@@ -120,33 +137,40 @@ export class MemorySignals implements FleetSignals {
 
   view(host: HostRef, model: string, now: number): HostModelView {
     const s = this.settings;
-    const m = this.models.get(modelKey(host, model));
+    const m = this.model(host, model);
     const h = this.hosts.get(hostKey(host));
-    const slots = m?.slots ?? h?.slots;
     const residency = h?.residency && now - h.residency.at < s.residencyTrustMs ? h.residency.models.get(model) : undefined;
+    const reportTrusted = m.slotsReportedAt !== undefined && now - m.slotsReportedAt < s.slotsTrustMs;
     return {
-      inFlight: m?.inFlight.length ?? 0,
-      inFlightSince: m?.inFlight ?? NONE,
-      slots: slots && now - slots.at < s.slotsTrustMs ? slots.use : undefined,
+      inFlight: m.slots.reduce((n, slot) => n + slot.inFlightSince.length, 0),
+      slots: m.slots.map((slot) => ({ ...slot, foreignBusy: reportTrusted && slot.reportedBusy && slot.inFlightSince.length === 0 })),
+      slotsKnown: m.slotsReportedAt !== undefined,
       residency,
       routerMode: h?.residency !== undefined,
-      prefillPerSecond: m?.prefillPerSecond ?? s.prefillPerSecond,
-      serviceMs: m?.serviceMs ?? s.serviceMs,
-      charsPerToken: m?.charsPerToken ?? s.charsPerToken,
+      prefillPerSecond: m.prefillPerSecond ?? s.prefillPerSecond,
+      serviceMs: m.serviceMs ?? s.serviceMs,
+      charsPerToken: m.charsPerToken ?? s.charsPerToken,
     };
   }
 
-  cachedPrefix(host: HostRef, model: string, chain: PrefixChain): PrefixMatch {
-    const m = this.models.get(modelKey(host, model));
-    return m ? m.prefixes.longest(chain) : { blocks: 0, chars: 0 };
+  inRam(host: HostRef, model: string, chain: PrefixChain): PrefixMatch {
+    return this.model(host, model).ram.longest(chain);
   }
 
   home(session: string): string | undefined {
     return this.sessions.get(session);
   }
 
-  begin(host: HostRef, model: string, now: number, session?: string): void {
-    this.model(host, model).inFlight.push(now);
+  begin(host: HostRef, model: string, slot: number, chain: PrefixChain, now: number, session?: string): void {
+    const m = this.model(host, model);
+    const state = m.slots[slot];
+    if (state) {
+      state.inFlightSince.push(now);
+      state.usedAt = now;
+      // The host saves the slot's prompt to RAM when the new one keeps less than half of it (see slots.ts).
+      if (state.chain && keptShare(state.chain, commonPrefix(state.chain, chain)) < RAM_CACHE_BELOW) m.ram.record(state.chain);
+      state.chain = chain;
+    }
     if (session) this.setHome(session, host);
   }
 
@@ -158,10 +182,14 @@ export class MemorySignals implements FleetSignals {
 
   end(f: FinishedRequest, now: number): void {
     const m = this.model(f.host, f.model);
-    const sent = m.inFlight.indexOf(f.startedAt);
-    m.inFlight.splice(sent >= 0 ? sent : 0, 1);
+    const slot = m.slots[f.slot];
+    if (slot) {
+      const sent = slot.inFlightSince.indexOf(f.startedAt);
+      if (sent >= 0) slot.inFlightSince.splice(sent, 1);
+    }
     if (!f.ok) {
-      // A home that failed is no home: the session's next request is ranked afresh.
+      // What the slot holds after a failure is unknown; a home that failed is no home.
+      if (slot) slot.chain = undefined;
       if (f.session && this.sessions.get(f.session) === hostKey(f.host)) this.sessions.delete(f.session);
       return;
     }
@@ -173,18 +201,26 @@ export class MemorySignals implements FleetSignals {
       if (t.prefillPerSecond && t.computedTokens >= s.minRateTokens) m.prefillPerSecond = learn(m.prefillPerSecond, t.prefillPerSecond, s.learnWeight);
       const tokens = t.cachedTokens + t.computedTokens;
       if (tokens >= s.minRateTokens && f.chain.totalChars > 0) m.charsPerToken = learn(m.charsPerToken, clamp(f.chain.totalChars / tokens, 1, 12), s.learnWeight);
-      // Predicted warm, came back (nearly) cold: the host restarted or evicted what it had, so nothing else indexed
-      // for it can be trusted either.
-      if (f.predictedCachedTokens >= s.minRateTokens && t.cachedTokens * 10 < f.predictedCachedTokens) m.prefixes.clear();
+      // Predicted warm, came back (nearly) cold: the host restarted or dropped its caches, so no other slot's
+      // content can be trusted either.
+      if (f.predictedCachedTokens >= s.minRateTokens && t.cachedTokens * 10 < f.predictedCachedTokens) {
+        forget(m);
+        // What is known again: this answer's slot holds its prompt, unless a later request took the slot.
+        if (slot && slot.inFlightSince.length === 0) slot.chain = f.chain;
+      }
     }
-    // The host's slot now holds this whole prompt, and a router-mode host has the model loaded.
-    m.prefixes.record(f.chain);
+    // The slot has held this prompt since `begin`; a router-mode host that answered has the model loaded.
     this.noteResidency(f.host, f.model, "loaded", now);
   }
 
-  recordSlots(host: HostRef, model: string | undefined, use: SlotUse, now: number): void {
-    if (model === undefined) this.host(host).slots = { use, at: now };
-    else this.model(host, model).slots = { use, at: now };
+  recordSlots(host: HostRef, model: string, processing: readonly boolean[], now: number): void {
+    if (processing.length === 0) return;
+    const m = this.model(host, model);
+    // The host's own count: a restart with another `-np` shows here.
+    while (m.slots.length < processing.length) m.slots.push(emptySlot());
+    m.slots.length = processing.length;
+    processing.forEach((busy, i) => (m.slots[i]!.reportedBusy = busy));
+    m.slotsReportedAt = now;
     this.host(host).reportedAt = now;
   }
 
@@ -216,13 +252,14 @@ export class MemorySignals implements FleetSignals {
 
   /** An unloaded model's process is gone, and with it every prompt it had cached. */
   private unloaded(host: HostRef, model: string): void {
-    this.models.get(modelKey(host, model))?.prefixes.clear();
+    const m = this.models.get(modelKey(host, model));
+    if (m) forget(m);
   }
 
   private model(host: HostRef, model: string): ModelState {
     const key = modelKey(host, model);
     let m = this.models.get(key);
-    if (!m) this.models.set(key, (m = { inFlight: [], prefixes: new PrefixIndex(this.settings.prefixCapacity) }));
+    if (!m) this.models.set(key, (m = { slots: Array.from({ length: Math.max(1, this.settings.slots) }, emptySlot), ram: new PrefixIndex(this.settings.ramPrefixes) }));
     return m;
   }
 
@@ -234,7 +271,12 @@ export class MemorySignals implements FleetSignals {
   }
 }
 
-const NONE: readonly number[] = [];
+/** Every slot's and the RAM cache's content is unknown again (a restart, an unload). */
+function forget(m: ModelState): void {
+  for (const slot of m.slots) slot.chain = undefined;
+  m.ram.clear();
+}
+
 const modelKey = (host: HostRef, model: string) => `${hostKey(host)}\u0000${model}`;
 const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
 const learn = (old: number | undefined, sample: number, weight: number) => (old === undefined ? sample : old + weight * (sample - old));

@@ -74,7 +74,12 @@ export default async function setup(project: TestProject) {
         { id: "r", label: "Router-mode host", baseUrl: hostR.url, discover: true },
         { id: "s", label: "Slow host", baseUrl: hostS.url, discover: true },
       ],
-      aliases: { pool: { members: ["a/tiny", "b/tiny"], policy: "replicas" }, chain: ["a/tiny", "b/tiny"] },
+      aliases: {
+        pool: { members: ["a/tiny", "b/tiny"], policy: "replicas" },
+        chain: ["a/tiny", "b/tiny"],
+        // The same model file on the router-mode host (loaded on demand) and on b.
+        replicas: { members: [`r/${E2E.routerModeName}`, "b/tiny"], policy: "replicas" },
+      },
     },
   });
   console.log(`e2e world ready in ${Date.now() - started} ms: router ${router.url}, a ${hostA.url}, b ${hostB.url}, r ${hostR.url}, s ${hostS.url}`);

@@ -1,6 +1,9 @@
 /**
  * A scripted stand-in for llama-server hosts inside workerd: replaces `fetch` so the Worker's calls land on
  * handlers keyed by `origin + path`. Any call nobody scripted throws, so no test passes by reaching something real.
+ * One exception: the fleet router reads each host's `GET /slots` in the background to learn its slot count; unless a
+ * test scripts it, a fake host answers it as llama-server started with `--no-slots` does (501), and the call is kept
+ * apart in `reports`, so `calls` holds what the request under test did.
  * Used only for what the suite must control exactly (errors, faults); the e2e tier runs the real llama-server.
  */
 import { vi } from "vitest";
@@ -17,12 +20,18 @@ export interface HostCall {
 
 export function fakeHosts(handlers: Record<string, HostHandler>) {
   const calls: HostCall[] = [];
+  const reports: HostCall[] = [];
   const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = new Request(input, init);
     const url = new URL(request.url);
     const body = request.body ? await request.text() : "";
-    calls.push({ url: request.url, method: request.method, headers: request.headers, body, json: () => JSON.parse(body) });
+    const call = { url: request.url, method: request.method, headers: request.headers, body, json: () => JSON.parse(body) };
     const handler = handlers[`${request.method} ${url.origin}${url.pathname}`] ?? handlers[`${url.origin}${url.pathname}`];
+    if (!handler && request.method === "GET" && url.pathname.endsWith("/slots")) {
+      reports.push(call);
+      return hostJson(NO_SLOTS, 501);
+    }
+    calls.push(call);
     if (!handler) throw new Error(`No fake host for ${request.method} ${request.url}`);
     const signal = init?.signal ?? undefined;
     if (signal?.aborted) throw signal.reason;
@@ -32,8 +41,11 @@ export function fakeHosts(handlers: Record<string, HostHandler>) {
     });
     return signal && response.body ? bodyTiedTo(response, signal) : response;
   });
-  return { calls, restore: () => spy.mockRestore() };
+  return { calls, reports, restore: () => spy.mockRestore() };
 }
+
+/** llama-server's answer to `GET /slots` when started with `--no-slots`. */
+const NO_SLOTS = { error: { code: 501, message: "This server does not support slots endpoint.", type: "not_supported_error" } };
 
 /** As a real fetch does: a signal that fires after the headers errors the body that is still arriving. */
 function bodyTiedTo(response: Response, signal: AbortSignal): Response {

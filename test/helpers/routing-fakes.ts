@@ -1,5 +1,5 @@
 /** Candidates and conversations for the routing unit tests (no hosts, no clock: time is a number the test sets). */
-import { prefixChain, type AnswerTimings, type Candidate, type FleetRouter } from "../../src/routing/index.js";
+import { commonPrefix, prefixChain, type AnswerTimings, type Candidate, type FleetRouter, type FleetSignals, type HostRef, type PrefixChain } from "../../src/routing/index.js";
 
 export const hostOf = (id: string) => ({ id, baseUrl: `http://${id}.test` });
 export const routeOf = (id: string, model = "coder"): Candidate => ({ id: `${id}/${model}`, provider: hostOf(id), upstream: model });
@@ -32,3 +32,13 @@ export function occupy(router: FleetRouter, route: Candidate, n: number) {
   const ranking = router.rank({ candidates: [route], policy: "replicas" }, 0);
   for (let i = 0; i < n; i++) router.begin(ranking, route, 0);
 }
+
+/** How many leading blocks of `chain` the host is thought to hold anywhere: in one of its slots, or in its RAM cache. */
+export function heldBlocks(signals: FleetSignals, host: HostRef, chain: PrefixChain, model = "coder"): number {
+  const inSlots = signals.view(host, model, 0).slots.map((slot) => commonPrefix(slot.chain, chain).blocks);
+  return Math.max(signals.inRam(host, model, chain).blocks, ...inSlots);
+}
+
+/** A `/slots` answer with `busy` of `total` slots processing. */
+export const slotsAnswer = (total: number, busy: number) => Array.from({ length: total }, (_, id) => ({ id, is_processing: id < busy }));
+

@@ -129,6 +129,50 @@ describe("a replicas pool reads what the hosts are doing", () => {
   });
 });
 
+describe("slots: one conversation per slot", () => {
+  const idleSlots = () => hostJson(Array.from({ length: 2 }, (_, id) => ({ id, n_ctx: 4096, is_processing: false })));
+  const SYSTEM = { role: "system", content: "You are a coding agent. Follow the repository's rules. ".repeat(40) };
+  const opening = (task: string) => [SYSTEM, { role: "user", content: task }];
+  const sent = () => hosts!.calls.filter((c) => c.method === "POST").map((c) => ({ host: new URL(c.url).origin, path: new URL(c.url).pathname, slot: c.json().id_slot }));
+
+  it("pins each conversation to a slot of its own (a second one with the same system prompt takes the other slot), and each turn goes back to it", async () => {
+    hosts = fakeHosts({
+      [`${a}/slots`]: idleSlots,
+      [`${b}/slots`]: idleSlots,
+      [`${a}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+      [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+    });
+    const one = opening("rename the parser module");
+    const two = opening("write the changelog");
+    for (const messages of [one, two, [...one, { role: "assistant", content: "done" }, { role: "user", content: "now the tests" }], [...two, { role: "assistant", content: "ok" }, { role: "user", content: "shorter" }]]) {
+      await (await direct("/v1/chat/completions", { model: "coder", stream: true, messages })).text();
+    }
+    const [first, second, firstAgain, secondAgain] = sent();
+    expect(first!.slot).toBeTypeOf("number");
+    // Same host: different slots. Different hosts: each has a slot. Either way, never one slot for both.
+    if (first!.host === second!.host) expect(second!.slot).not.toBe(first!.slot);
+    expect(firstAgain).toEqual(first);
+    expect(secondAgain).toEqual(second);
+  });
+
+  it("does not pin where llama-server ignores id_slot (Anthropic messages), nor over a client's own id_slot", async () => {
+    hosts = fakeHosts({
+      [`${a}/slots`]: idleSlots,
+      [`${b}/slots`]: idleSlots,
+      [`${a}/v1/messages`]: () => hostStream(sseEvents(FIXTURES.messagesStream)),
+      [`${b}/v1/messages`]: () => hostStream(sseEvents(FIXTURES.messagesStream)),
+      [`${a}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+      [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+    });
+    await (await direct("/v1/messages", { model: "coder", stream: true, max_tokens: 8, system: SYSTEM.content, messages: [{ role: "user", content: "hi" }] })).text();
+    await (await direct("/v1/chat/completions", { model: "coder", stream: true, id_slot: 1, messages: opening("mine") })).text();
+    const bodies = hosts.calls.filter((c) => c.method === "POST").map((c) => c.json());
+    expect(bodies[0]).not.toHaveProperty("id_slot");
+    expect(bodies[1]!.id_slot).toBe(1);
+    expect(hosts.calls.filter((c) => c.method === "POST")[1]!.body.match(/"id_slot"/g)).toHaveLength(1);
+  });
+});
+
 describe("a router-mode member the router believes has the model loaded", () => {
   const routerModeList = (status: string) => () => hostJson({ object: "list", data: [{ id: "qwen", object: "model", owned_by: "llamacpp", aliases: [], status: { value: status, args: [] } }] });
   const slotsOf = (total: number, busy: number) => () => hostJson(Array.from({ length: total }, (_, id) => ({ id, n_ctx: 4096, is_processing: id < busy })));

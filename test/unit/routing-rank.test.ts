@@ -1,8 +1,7 @@
 // Ranking by expected time to first token: load, prefill rate, cached prefixes, ties, shared system prompts, reasons.
 import { describe, expect, it } from "vitest";
-import { FleetRouter, prefixChain, type Candidate } from "../../src/routing/index.js";
-import { slotWait } from "../../src/routing/rank.js";
-import { chatBody, hostOf, occupy, routeOf, serve } from "../helpers/routing-fakes.js";
+import { FleetRouter, prefixChain, slotWait, type Candidate, type SlotView } from "../../src/routing/index.js";
+import { chatBody, hostOf, occupy, routeOf, serve, slotsAnswer } from "../helpers/routing-fakes.js";
 
 const pool = () => [routeOf("a"), routeOf("b"), routeOf("c")];
 const rank = (router: FleetRouter, candidates: Candidate[], body: unknown, session?: string) =>
@@ -22,8 +21,8 @@ describe("ascending expected time to first token, deterministic ties", () => {
   it("uses the host's reported slots: a busy slot of four leaves room, a busy single slot does not", () => {
     const router = new FleetRouter();
     const [a, b] = pool();
-    router.recordSlots(hostOf("a"), undefined, [1, 2, 3, 4].map((id) => ({ id, is_processing: id <= 2 })), 0);
-    router.recordSlots(hostOf("b"), undefined, [{ id: 0, is_processing: true }], 0);
+    router.recordSlots(hostOf("a"), "coder", slotsAnswer(4, 2), 0);
+    router.recordSlots(hostOf("b"), "coder", slotsAnswer(1, 1), 0);
     expect(firstOf(router, [b!, a!], chatBody("c1", 1))).toBe("a/coder");
   });
 
@@ -137,20 +136,58 @@ describe("a reason per candidate and the predicted cached tokens", () => {
 });
 
 describe("the wait for a slot", () => {
+  const slot = (inFlightSince: number[], foreignBusy = false): SlotView => ({ usedAt: 0, inFlightSince, foreignBusy });
+
   it("is what the request holding the slot is expected to run on: an average request finishes on time, a long one runs about as long again", () => {
-    expect(slotWait([0], 1, 1, 1_000, 0)).toBe(1_000);
-    expect(slotWait([0], 1, 1, 1_000, 400)).toBe(600);
-    expect(slotWait([0], 1, 1, 1_000, 10_000)).toBe(10_000);
+    expect(slotWait(slot([0]), 1_000, 0)).toBe(1_000);
+    expect(slotWait(slot([0]), 1_000, 400)).toBe(600);
+    expect(slotWait(slot([0]), 1_000, 10_000)).toBe(10_000);
+    expect(slotWait(slot([]), 1_000, 10_000)).toBe(0);
   });
 
-  it("waits for the first of the busy slots to free; requests queued at the host go first, a serviceMs each", () => {
-    // Two slots, sent 0 and 9 s ago (service 1 s): the fresh one frees first, at 1 s.
-    expect(slotWait([0, 9_000], 2, 2, 1_000, 9_000)).toBe(1_000);
-    // Three in flight on two slots: the queued one takes the first slot to free (1 s) until 2 s; the other frees at 9 s.
-    expect(slotWait([0, 9_000, 9_000], 3, 2, 1_000, 9_000)).toBe(2_000);
+  it("adds an average request for each one queued on the slot behind the one running", () => {
+    expect(slotWait(slot([0, 9_000, 9_000]), 1_000, 9_000)).toBe(9_000 + 2 * 1_000);
   });
 
-  it("counts slots busy with requests the router did not send (other clients) as an average request each", () => {
-    expect(slotWait([], 2, 2, 3_000, 50)).toBe(3_000);
+  it("counts a slot busy with a request the router did not send (another client) as an average request", () => {
+    expect(slotWait(slot([], true), 3_000, 50)).toBe(3_000);
+  });
+});
+
+describe("slots: one conversation per slot", () => {
+  const known = (router: FleetRouter, route: ReturnType<typeof routeOf>, total: number) => router.recordSlots(route.provider, route.upstream, slotsAnswer(total, 0), 0);
+  const pinned = (router: FleetRouter, candidates: Candidate[], body: unknown, now = 0) =>
+    router.rank({ candidates, policy: "replicas", chain: prefixChain("chat", body), pinnable: true }, now).order[0]!;
+
+  it("pins a new conversation to an empty or least recently used slot, not to the slot of another conversation with the same system prompt", () => {
+    const router = new FleetRouter();
+    const a = routeOf("a");
+    known(router, a, 2);
+    const first = pinned(router, [a], chatBody("c1", 1));
+    expect(first).toMatchObject({ slot: 0, pinned: true });
+    router.end(router.begin(router.rank({ candidates: [a], policy: "replicas", chain: prefixChain("chat", chatBody("c1", 1)), pinnable: true }, 0), a, 0), { ok: true }, 10);
+    expect(pinned(router, [a], chatBody("c2", 1), 20)).toMatchObject({ slot: 1, cache: "cold" });
+    // The first conversation's next turn goes back to its own slot, warm.
+    expect(pinned(router, [a], chatBody("c1", 2), 20)).toMatchObject({ slot: 0, cache: "warm" });
+  });
+
+  it("does not pin while the host's slot count is unknown, and names the slot the host would pick instead", () => {
+    const router = new FleetRouter();
+    const a = routeOf("a");
+    expect(pinned(router, [a], chatBody("c1", 1))).toMatchObject({ slot: 0, pinned: false });
+    expect(router.rank({ candidates: [a], policy: "replicas", chain: prefixChain("chat", chatBody("c1", 1)) }, 0).order[0]).toMatchObject({ pinned: false });
+  });
+
+  it("waits for the conversation's own busy slot when that beats a cold prefill in a free one, else takes the free one", () => {
+    const router = new FleetRouter();
+    const a = routeOf("a");
+    known(router, a, 2);
+    const long = (turns: number) => chatBody("c1", turns, { turnChars: 5_000 });
+    serve(router, [a], long(4), { durationMs: 1_000 });
+    // A request of the same conversation is running on its slot (slot 0), just sent: a short wait beats ~20 s of prefill.
+    router.begin(router.rank({ candidates: [a], policy: "replicas", chain: prefixChain("chat", long(4)), pinnable: true }, 2_000), a, 2_000);
+    expect(pinned(router, [a], long(5), 2_100)).toMatchObject({ slot: 0, queue: 1, cache: "partial" });
+    // Running for 10 minutes: likely 10 more; the free slot, cold, is quicker.
+    expect(pinned(router, [a], long(5), 602_000)).toMatchObject({ slot: 1, queue: 0, cache: "cold" });
   });
 });

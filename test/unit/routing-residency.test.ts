@@ -2,7 +2,7 @@
 // prefix index, and which attempts are asked not to load the model (routing/plan.ts).
 import { describe, expect, it } from "vitest";
 import { FleetRouter, ROUTING_DEFAULTS, attemptPlan, prefixChain } from "../../src/routing/index.js";
-import { chatBody, hostOf, routeOf } from "../helpers/routing-fakes.js";
+import { chatBody, heldBlocks, hostOf, routeOf } from "../helpers/routing-fakes.js";
 
 const A = hostOf("a");
 const listing = (status: string) => ({ data: [{ id: "coder", status: { value: status } }, { id: "other", status: { value: "unloaded" } }] });
@@ -36,15 +36,15 @@ describe("residency between reports", () => {
     const served = () => {
       const ranking = router.rank({ candidates: [routeOf("a")], policy: "replicas", chain }, 0);
       router.end(router.begin(ranking, routeOf("a"), 0), { ok: true }, 10);
-      expect(router.signals.cachedPrefix(A, "coder", chain).blocks).toBe(chain.hashes.length);
+      expect(heldBlocks(router.signals, A, chain)).toBe(chain.hashes.length);
     };
     router.recordResidency(A, listing("loaded"), 0);
     served();
     router.recordResidency(A, listing("unloaded"), 20);
-    expect(router.signals.cachedPrefix(A, "coder", chain).blocks).toBe(0);
+    expect(heldBlocks(router.signals, A, chain)).toBe(0);
     served();
     router.signals.noteResidency(A, "coder", "unloaded", 30);
-    expect(router.signals.cachedPrefix(A, "coder", chain).blocks).toBe(0);
+    expect(heldBlocks(router.signals, A, chain)).toBe(0);
   });
 });
 

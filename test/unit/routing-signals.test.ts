@@ -1,8 +1,8 @@
 // The routing signals: in-flight counts, host reports with their refresh rule, answers' timings, prefix feedback.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { FleetRouter, MemorySignals, ROUTING_DEFAULTS, parseResidency, parseSlots, parseTimings, prefixChain } from "../../src/routing/index.js";
-import { chatBody, hostOf, routeOf } from "../helpers/routing-fakes.js";
+import { FleetRouter, MemorySignals, ROUTING_DEFAULTS, parseResidency, parseSlots, parseTimings, prefixChain, type PrefixChain } from "../../src/routing/index.js";
+import { chatBody, heldBlocks, hostOf, routeOf } from "../helpers/routing-fakes.js";
 
 const fixture = (name: string) => readFileSync(`test/fixtures/llama-server/${name}.body`, "utf8");
 const sseData = (body: string) => body.split("\n").filter((l) => l.startsWith("data: {")).map((l) => JSON.parse(l.slice(6)));
@@ -57,18 +57,23 @@ describe("in-flight counts and refresh", () => {
     expect(s.needsRefresh(A, 0)).toBe(true);
     expect(s.needsRefresh(A, 1)).toBe(false);
     expect(s.needsRefresh(A, ROUTING_DEFAULTS.refreshClaimMs)).toBe(true);
-    s.recordSlots(A, undefined, { total: 2, busy: 1 }, 20_000);
+    s.recordSlots(A, "coder", [false, true], 20_000);
     expect(s.needsRefresh(A, 20_000 + ROUTING_DEFAULTS.refreshAfterMs - 1)).toBe(false);
     expect(s.needsRefresh(A, 20_000 + ROUTING_DEFAULTS.refreshAfterMs)).toBe(true);
   });
 
-  it("keeps using stale slot figures while a refresh runs, and drops them once too old to trust", () => {
+  it("takes the slot count from /slots (then requests may be pinned), and believes another client's busy slot only while the report is recent", () => {
     const s = new MemorySignals();
-    s.recordSlots(A, undefined, { total: 2, busy: 1 }, 0);
-    expect(s.view(A, "coder", ROUTING_DEFAULTS.refreshAfterMs + 1).slots).toEqual({ total: 2, busy: 1 });
-    expect(s.view(A, "coder", ROUTING_DEFAULTS.slotsTrustMs).slots).toBeUndefined();
-    s.recordSlots(A, "coder", { total: 4, busy: 4 }, 100);
-    expect(s.view(A, "coder", 200).slots).toEqual({ total: 4, busy: 4 });
+    expect(s.view(A, "coder", 0)).toMatchObject({ slotsKnown: false, slots: [expect.anything()] });
+    s.recordSlots(A, "coder", [false, true], 0);
+    const fresh = s.view(A, "coder", ROUTING_DEFAULTS.refreshAfterMs + 1);
+    expect([fresh.slotsKnown, fresh.slots.map((slot) => slot.foreignBusy)]).toEqual([true, [false, true]]);
+    const old = s.view(A, "coder", ROUTING_DEFAULTS.slotsTrustMs);
+    expect([old.slotsKnown, old.slots.map((slot) => slot.foreignBusy)]).toEqual([true, [false, false]]);
+    // A restart with another slot count shows in the next report; the model's figures are its own.
+    s.recordSlots(A, "coder", [true, true, true, true], 100);
+    expect(s.view(A, "coder", 200).slots).toHaveLength(4);
+    expect(s.view(A, "other", 200).slotsKnown).toBe(false);
   });
 
   it("gives a model's residency only while it is recent", () => {
@@ -82,7 +87,12 @@ describe("in-flight counts and refresh", () => {
 
 describe("feedback from answers", () => {
   const chain = prefixChain("chat", chatBody("c1", 2));
-  const finished = (over: object) => ({ host: A, model: "coder", startedAt: 0, ok: true, chain, predictedCachedTokens: 0, ...over });
+  const finished = (over: object) => ({ host: A, model: "coder", slot: 0, startedAt: 0, ok: true, chain, predictedCachedTokens: 0, ...over });
+  /** A request sent to slot 0 of A with `prompt`, then finished as `over` says. */
+  const served = (s: MemorySignals, prompt: PrefixChain, over: object = {}, at = 1) => {
+    s.begin(A, "coder", 0, prompt, at);
+    s.end({ ...finished({ startedAt: at }), chain: prompt, ...over }, at + 1);
+  };
 
   it("learns the prefill rate from answers that computed enough tokens, and the characters per token", () => {
     const s = new MemorySignals();
@@ -101,42 +111,58 @@ describe("feedback from answers", () => {
     expect(s.view(A, "coder", 0).serviceMs).toBe(4_000);
   });
 
-  it("indexes the prompt of a successful answer on its host, not of a failed one", () => {
+  it("a slot holds the prompt sent to it; after a failure what it holds is unknown", () => {
     const s = new MemorySignals();
-    s.end(finished({ ok: false }), 1);
-    expect(s.cachedPrefix(A, "coder", chain).blocks).toBe(0);
-    s.end(finished({}), 1);
-    expect(s.cachedPrefix(A, "coder", chain)).toEqual({ blocks: chain.hashes.length, chars: chain.totalChars });
-    expect(s.cachedPrefix(hostOf("b"), "coder", chain).blocks).toBe(0);
+    served(s, chain);
+    expect(heldBlocks(s, A, chain)).toBe(chain.hashes.length);
+    expect(heldBlocks(s, hostOf("b"), chain)).toBe(0);
+    served(s, chain, { ok: false });
+    expect(heldBlocks(s, A, chain)).toBe(0);
+  });
+
+  it("a prompt replaced by one that keeps less than half of it goes to the RAM cache; one that keeps more is overwritten", () => {
+    const s = new MemorySignals();
+    const shortSystem = { system: "Be brief." };
+    const displaced = prefixChain("chat", chatBody("c1", 3, shortSystem));
+    served(s, displaced);
+    served(s, prefixChain("chat", chatBody("c2", 3, shortSystem))); // shares only a short system prompt: saved to RAM
+    expect(s.inRam(A, "coder", displaced).blocks).toBe(displaced.hashes.length);
+    const longShared = prefixChain("chat", chatBody("c3", 1));
+    served(s, longShared);
+    served(s, prefixChain("chat", chatBody("c4", 1))); // shares a long system prompt: keeps most of the slot, no save
+    expect(s.inRam(A, "coder", longShared).blocks).toBe(0);
   });
 
   it("a predicted warm prefix that came back cold clears what the host was thought to hold (restart, eviction)", () => {
     const s = new MemorySignals();
-    const other = prefixChain("chat", chatBody("c2", 3));
-    s.end({ ...finished({}), chain: other }, 1);
-    s.end(finished({}), 2);
-    s.end(finished({ predictedCachedTokens: 900, timings: { cachedTokens: 0, computedTokens: 1000 } }), 3);
-    // Only the system prompt both share is left: the cold answer's own prompt, indexed again after the clear.
-    expect(s.cachedPrefix(A, "coder", other).blocks).toBe(1);
-    expect(s.cachedPrefix(A, "coder", chain).blocks).toBe(chain.hashes.length);
+    const other = prefixChain("chat", chatBody("c2", 3, { system: "Be brief." }));
+    s.recordSlots(A, "coder", [false, false], 0);
+    s.begin(A, "coder", 1, other, 0);
+    s.end({ ...finished({ slot: 1 }), chain: other }, 1);
+    served(s, chain, { predictedCachedTokens: 900, timings: { cachedTokens: 0, computedTokens: 1000 } }, 3);
+    // The cold answer's own prompt is known again; the other slot's is not.
+    expect(heldBlocks(s, A, other)).toBe(0);
+    expect(heldBlocks(s, A, chain)).toBe(chain.hashes.length);
   });
 
-  it("a prediction the answer confirmed keeps the host's other prefixes", () => {
+  it("a prediction the answer confirmed keeps what the host's other slots hold", () => {
     const s = new MemorySignals();
     const other = prefixChain("chat", chatBody("c2", 3));
-    s.end({ ...finished({}), chain: other }, 1);
-    s.end(finished({ predictedCachedTokens: 900, timings: { cachedTokens: 880, computedTokens: 120 } }), 3);
-    expect(s.cachedPrefix(A, "coder", other).blocks).toBe(other.hashes.length);
+    s.recordSlots(A, "coder", [false, false], 0);
+    s.begin(A, "coder", 1, other, 0);
+    s.end({ ...finished({ slot: 1 }), chain: other }, 1);
+    served(s, chain, { predictedCachedTokens: 900, timings: { cachedTokens: 880, computedTokens: 120 } }, 3);
+    expect(heldBlocks(s, A, other)).toBe(other.hashes.length);
   });
 
-  it("remembers a bounded number of prefixes per host, forgetting the least recently sent", () => {
-    const s = new MemorySignals({ ...ROUTING_DEFAULTS, prefixCapacity: 4 });
-    const old = prefixChain("chat", chatBody("old", 1));
-    const recent = prefixChain("chat", chatBody("new", 2));
-    s.end({ ...finished({}), chain: old }, 1);
-    s.end({ ...finished({}), chain: recent }, 2);
-    expect(s.cachedPrefix(A, "coder", recent).blocks).toBe(4);
-    expect(s.cachedPrefix(A, "coder", old).blocks).toBe(1);
+  it("remembers a bounded number of RAM-cache prefixes per host, forgetting the least recently saved", () => {
+    const s = new MemorySignals({ ...ROUTING_DEFAULTS, ramPrefixes: 4 });
+    const brief = { system: "Be brief." };
+    const old = prefixChain("chat", chatBody("old", 1, brief));
+    const recent = prefixChain("chat", chatBody("new", 2, brief));
+    for (const prompt of [old, recent, prefixChain("chat", chatBody("third", 1, brief))]) served(s, prompt);
+    expect(s.inRam(A, "coder", recent).blocks).toBe(4);
+    expect(s.inRam(A, "coder", old).blocks).toBe(1);
   });
 });
 
@@ -155,10 +181,10 @@ describe("one request through the router, as the request path will drive it", ()
     const other = prefixChain("chat", chatBody("c9", 3));
     const otherRanking = router.rank({ candidates: [host], policy: "replicas", chain: other }, 2_500);
     router.end(router.begin(otherRanking, host, 2_500), { ok: true }, 2_600);
-    expect(router.signals.cachedPrefix(host.provider, "coder", other).blocks).toBe(other.hashes.length);
+    expect(heldBlocks(router.signals, host.provider, other)).toBe(other.hashes.length);
     const attempt = router.begin(second, host, 3_000);
     expect(attempt.predictedCachedTokens).toBeGreaterThan(1_000);
     router.end(attempt, { ok: true, timings: { cachedTokens: 0, computedTokens: 1_800 } }, 4_000);
-    expect(router.signals.cachedPrefix(host.provider, "coder", other).blocks).toBe(1);
+    expect(heldBlocks(router.signals, host.provider, other)).toBe(1); // the system prompt it shares with the answer's own prompt
   });
 });
