@@ -67,7 +67,7 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
   // Counted in flight from here until the answer has ended: the status page and the fleet router use it.
   return firstThatAnswers(request, plan.map((p) => p.route), (route, i) => countedInFlight(route.provider, async (activity) => {
     const attempt = fleet.begin(ranking, route, Date.now());
-    if (balanced) request.log.routing = { reason: attempt.reason, predictedCached: attempt.predictedCachedTokens };
+    if (balanced) request.log.routing = { reason: attempt.reason, predictedCached: attempt.predictedCachedTokens, ...(attempt.pinned && { slot: attempt.slot }) };
     try {
       return await attemptOn(route, activity, attempt, plan[i]!.onlyIfLoaded);
     } catch (err) {
