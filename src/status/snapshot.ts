@@ -11,7 +11,10 @@ import type { Env } from "../env.js";
 
 /** How long anonymous loads reuse the last snapshot; longer than the catalog's own probe cache, so it really saves. */
 export const ANONYMOUS_REUSE_MS = 10_000;
-/** How old a `/slots` answer may be in a fresh snapshot. */
+/**
+ * How old a `/slots` answer may be in a snapshot taken for an anonymous load (the router's own background reads keep
+ * such answers for the fleet router). A caller with a key asked for a fresh view: it gets the slots as they are now.
+ */
 const SLOTS_MAX_AGE_MS = 2_000;
 
 export interface StatusSnapshot {
@@ -26,7 +29,7 @@ let last: { config: ProvidersConfig; at: number; snapshot: Promise<StatusSnapsho
 /** The snapshot to render: the last one when it is for this config and recent enough (and `fresh` is not asked). */
 export function statusSnapshot(config: ProvidersConfig, env: Env, options: { fresh: boolean }, now = Date.now()): Promise<StatusSnapshot> {
   if (!options.fresh && last && last.config === config && now - last.at < ANONYMOUS_REUSE_MS) return last.snapshot;
-  const snapshot = take(config, env);
+  const snapshot = take(config, env, options.fresh ? 0 : SLOTS_MAX_AGE_MS);
   const entry = { config, at: now, snapshot };
   last = entry;
   // A snapshot that failed is not served again.
@@ -41,8 +44,8 @@ export function cachedSnapshot(config: ProvidersConfig): Promise<StatusSnapshot>
   return last?.config === config ? last.snapshot : undefined;
 }
 
-async function take(config: ProvidersConfig, env: Env): Promise<StatusSnapshot> {
+async function take(config: ProvidersConfig, env: Env, slotsMaxAgeMs: number): Promise<StatusSnapshot> {
   const catalog = await buildCatalog(config, env);
-  const slots = await modelSlots(config, env, catalog, SLOTS_MAX_AGE_MS);
+  const slots = await modelSlots(config, env, catalog, slotsMaxAgeMs);
   return { catalog: withHostLoad(catalog, slots), slots };
 }
