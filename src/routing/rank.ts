@@ -9,7 +9,7 @@ import { orderForSession } from "../resolver/affinity.js";
 import type { PrefixChain } from "./prefix.js";
 import { EMPTY_CHAIN, spreadKey } from "./prefix.js";
 import { hostKey, type FleetSignals, type HostRef, type RoutingSettings } from "./signals.js";
-import { hostsChoice, slotOptions, type PrefixMatch, type SlotOption, type SlotView } from "./slots.js";
+import { hostsChoice, quickestSlot, slotOptions, type PrefixMatch } from "./slots.js";
 
 /** What ranking needs of a candidate; the resolver's ModelRoute is one. */
 export interface Candidate {
@@ -125,7 +125,7 @@ function estimate<T extends Candidate>(route: T, request: RankRequest<T>, chain:
   const prefillMs = (match: PrefixMatch) => ((promptTokens - (counts(match) ? match.chars / v.charsPerToken : 0)) / v.prefillPerSecond) * 1000;
   const options = slotOptions(v.slots, chain, v.serviceMs, now, () => signals.inRam(route.provider, route.upstream, chain));
   const pinned = (request.pinnable ?? false) && v.slotsKnown;
-  const chosen = pinned ? cheapestSlot(options, v.slots, prefillMs) : hostsChoice(options, v.slots, chain);
+  const chosen = pinned ? quickestSlot(options, v.slots, prefillMs) : hostsChoice(options, v.slots, chain);
 
   const load: LoadState = v.residency === "unloaded" ? "needed" : v.residency === "loading" ? "loading" : "none";
   const loadMs = load === "needed" ? s.loadMs : load === "loading" ? s.loadMs / 2 : 0;
@@ -150,21 +150,6 @@ function estimate<T extends Candidate>(route: T, request: RankRequest<T>, chain:
     waitMs: chosen.waitMs + loadMs,
     reason,
   };
-}
-
-/**
- * The slot to pin a request to: the quickest start (wait for the slot + what is not cached there). Equal starts
- * (above all, idle slots that hold nothing of this conversation beyond a shared system prompt) go to the least
- * recently used slot, so a new conversation takes an empty or stale slot instead of overwriting one in use.
- */
-function cheapestSlot(options: readonly SlotOption[], slots: readonly SlotView[], prefillMs: (match: PrefixMatch) => number): SlotOption {
-  let best = options[0]!;
-  let bestMs = best.waitMs + prefillMs(best.match);
-  for (const o of options.slice(1)) {
-    const ms = o.waitMs + prefillMs(o.match);
-    if (ms < bestMs || (ms === bestMs && slots[o.slot]!.usedAt < slots[best.slot]!.usedAt)) [best, bestMs] = [o, ms];
-  }
-  return best;
 }
 
 /**

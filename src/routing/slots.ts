@@ -108,3 +108,19 @@ export function hostsChoice(options: readonly SlotOption[], slots: readonly Slot
   if (chain.totalChars > 0 && similar.inSlot.chars / chain.totalChars >= HOST_SIMILARITY) return similar;
   return idle.reduce((lru, o) => (slots[o.slot]!.usedAt < slots[lru.slot]!.usedAt ? o : lru));
 }
+
+/**
+ * The slot to pin a request to: the quickest start (wait for the slot + prefill of what is not cached there, as the
+ * ranking counts it). Equal starts (above all, idle slots that hold nothing of this conversation beyond a shared
+ * system prompt) go to the least recently used slot, so a new conversation takes an empty or stale slot instead of
+ * overwriting one in use.
+ */
+export function quickestSlot(options: readonly SlotOption[], slots: readonly SlotView[], prefillMs: (match: PrefixMatch) => number): SlotOption {
+  let best = options[0]!;
+  let bestMs = best.waitMs + prefillMs(best.match);
+  for (const o of options.slice(1)) {
+    const ms = o.waitMs + prefillMs(o.match);
+    if (ms < bestMs || (ms === bestMs && slots[o.slot]!.usedAt < slots[best.slot]!.usedAt)) [best, bestMs] = [o, ms];
+  }
+  return best;
+}
