@@ -505,8 +505,13 @@ function write(meta, r) {
   log(`wrote ${join(OUT_DIR, stamp)}.{md,json}${QUICK ? "" : " (+ .raw.json)"}`);
 }
 
-main().catch(async (err) => {
-  console.error(err);
-  await cleanup();
-  process.exit(1);
-});
+if (argv.includes("fleet")) {
+  // `npm run bench -- fleet [--quick]`: the fleet-routing benchmark (bench/fleet.mjs), which runs on import.
+  await import("./fleet.mjs");
+} else {
+  main().catch(async (err) => {
+    console.error(err);
+    await cleanup();
+    process.exit(1);
+  });
+}
