@@ -18,7 +18,7 @@
 //
 // Writes bench/results/fleet-<stamp>.{md,json,svg} (+ .raw.json, every request, gitignored); --quick (CI) runs one
 // round of short blocks and writes .cache/bench-results/fleet-quick-latest.*.
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { spawnSync } from "node:child_process";
@@ -49,15 +49,15 @@ const now = () => performance.now();
  */
 const PLANS = {
   full: {
-    rounds: 2, agents: 4, sessionsPerAgent: 2, turns: [6, 10],
-    systemTokens: 4000, altSystemTokens: 3000, firstUserTokens: [70, 110], userTokens: [35, 60], assistantTokens: [50, 80],
-    maxTokens: [24, 64], thinkMs: [300, 1500], gapMs: [500, 2500], startStaggerMs: 1500,
+    rounds: 2, agents: 4, sessionsPerAgent: 1, turns: [7, 9],
+    systemTokens: 4400, altSystemTokens: 3000, firstUserTokens: [70, 110], userTokens: [30, 45], assistantTokens: [45, 60],
+    maxTokens: [24, 64], thinkMs: [300, 1500], gapMs: [500, 2500], startStaggerMs: 3000,
     headerShare: 0.6, altShare: 0.25, titleShare: 0.6, compactionShare: 0.3, downMs: [2000, 5000],
-    calibrationColdAt: [2, 4, 6, 8],
+    calibrationColdAt: [2, 5, 8],
   },
   quick: {
-    rounds: 1, agents: 3, sessionsPerAgent: 1, turns: [2, 3],
-    systemTokens: 800, altSystemTokens: 600, firstUserTokens: [70, 110], userTokens: [35, 60], assistantTokens: [50, 80],
+    rounds: 1, agents: 3, sessionsPerAgent: 1, turns: [2, 2],
+    systemTokens: 800, altSystemTokens: 600, firstUserTokens: [70, 110], userTokens: [35, 50], assistantTokens: [50, 65],
     maxTokens: [16, 32], thinkMs: [100, 300], gapMs: [0, 200], startStaggerMs: 300,
     headerShare: 0.6, altShare: 0.25, titleShare: 0.6, compactionShare: 0.3, downMs: [1000, 2000],
     calibrationColdAt: [2],
@@ -526,8 +526,11 @@ async function main() {
   const ctx = { urls, ports, setup, routerUrl, texts, orderForSession, hosts: { a, b, c }, restarts: 0, poller: new Poller(urls) };
   const plans = Array.from({ length: PLAN.rounds }, (_, r) => blockTraffic(SEED, r, PLAN));
 
+  // Every block's records also go to .cache/bench-fleet/progress.jsonl as they finish, for a run stopped early.
+  const progress = join(WORK, "progress.jsonl");
   log("calibration: miss against hit on B, fleet idle");
   const calibration = await calibrate(ctx, plans[0]);
+  appendFileSync(progress, JSON.stringify({ calibration }) + "\n");
   log(`  miss ${calibration.missMs.toFixed(0)} ms vs hit ${calibration.hitMs.toFixed(0)} ms: ${calibration.ratio.toFixed(1)}x`);
 
   ctx.poller.start();
@@ -542,7 +545,11 @@ async function main() {
           const result = await runBlock(ctx, phase, round, policy, traffic);
           const failed = result.records.filter((r) => !r.ok).length;
           const ok = result.records.filter((r) => r.ok);
-          log(`  ${(result.wallMs / 1000).toFixed(1)} s, TTFT p50 ${median(ok.map((r) => r.ttftMs)).toFixed(0)} ms, ${result.records.filter((r) => r.retried).length} retried, ${failed} lost`);
+          const finals = ok.map((r) => r.attempts.at(-1));
+          const cached = finals.reduce((t, a) => t + a.cacheN, 0) / finals.reduce((t, a) => t + a.cacheN + a.promptN, 0);
+          const share = HOST_IDS.map((h) => finals.filter((a) => a.host === h).length).join("/");
+          log(`  ${(result.wallMs / 1000).toFixed(1)} s, TTFT p50 ${median(ok.map((r) => r.ttftMs)).toFixed(0)} ms, cache ratio ${cached.toFixed(2)}, requests on A/B/C ${share}, ${result.records.filter((r) => r.retried).length} retried, ${failed} lost`);
+          appendFileSync(progress, JSON.stringify(result) + "\n");
           blocks.push(result);
           if (result.fault) {
             // The router orders a host that failed in the last 15 s last until it answers again
