@@ -1,8 +1,8 @@
 // The fleet bench's figures, table and chart (docs/benchmark.md, "Fleet routing" says how to read them).
 import { median, pct } from "./report.mjs";
 
-const POLICIES = ["ordered", "round-robin", "least-busy", "rendezvous", "fleet"];
-const PHASES = ["steady", "fault"];
+export const POLICIES = ["ordered", "round-robin", "least-busy", "rendezvous", "fleet"];
+export const PHASES = ["steady", "fault"];
 const PHASE_LABEL = { steady: "steady", fault: "fault (B killed)" };
 const HOSTS = ["a", "b", "c"];
 

@@ -23,7 +23,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { spawnSync } from "node:child_process";
 import { blockTraffic, compactionMessages, otherModelMessages, sharedTexts, systemPrompt, titleMessages } from "./fleet-traffic.mjs";
-import { renderMarkdown, renderSvg, summarise } from "./fleet-report.mjs";
+import { PHASES, POLICIES, renderMarkdown, renderSvg, summarise } from "./fleet-report.mjs";
 import { LAUNCHER, ROOT, cleanup, ensureLlamaServer, ensureModel, freePort, pushConfig, setLogDir, startProcess, waitHealthy } from "./processes.mjs";
 import { environment, median } from "./report.mjs";
 
@@ -44,7 +44,7 @@ const log = (...a) => console.error(`[fleet ${((Date.now() - started) / 1000).to
 const now = () => performance.now();
 
 /**
- * Traffic and run size. Full: ~10-15 min on 2 cores. Quick (CI: proves the bench works, too short for
+ * Traffic and run size. Full: ~12-15 min on an idle 2-core machine. Quick (CI: proves the bench works, too short for
  * conclusions): one round of 3 short sessions per block with a shorter system prompt, both phases.
  */
 const PLANS = {
@@ -57,7 +57,7 @@ const PLANS = {
   },
   quick: {
     rounds: 1, agents: 3, sessionsPerAgent: 1, turns: [2, 2],
-    systemTokens: 800, altSystemTokens: 600, firstUserTokens: [70, 110], userTokens: [35, 50], assistantTokens: [50, 65],
+    systemTokens: 800, altSystemTokens: 600, firstUserTokens: [70, 110], userTokens: [30, 45], assistantTokens: [45, 60],
     maxTokens: [16, 32], thinkMs: [100, 300], gapMs: [0, 200], startStaggerMs: 300,
     headerShare: 0.6, altShare: 0.25, titleShare: 0.6, compactionShare: 0.3, downMs: [1000, 2000],
     calibrationColdAt: [2],
@@ -66,8 +66,6 @@ const PLANS = {
 const PLAN = { ...PLANS[QUICK ? "quick" : "full"] };
 if (argv.includes("--rounds")) PLAN.rounds = Number(option("--rounds", PLAN.rounds));
 
-export const POLICIES = ["ordered", "round-robin", "least-busy", "rendezvous", "fleet"];
-export const PHASES = ["steady", "fault"];
 const HOST_IDS = ["a", "b", "c"];
 /** Slots per host (C: per model). */
 const SLOTS = { a: 1, b: 2, c: 2 };
@@ -588,7 +586,7 @@ async function main() {
       client: "Node fetch (undici), keep-alive, in the bench process; streamed with stream_options.include_usage",
     },
   };
-  const summary = summarise(blocks, PLAN);
+  const summary = summarise(blocks);
   const stamp = QUICK ? "fleet-quick-latest" : `fleet-${meta.date.slice(0, 16).replace(/[-:]/g, "").replace("T", "-")}`;
   const { md, targets } = renderMarkdown(meta, calibration, summary, `${stamp}.svg`);
   mkdirSync(OUT_DIR, { recursive: true });
