@@ -4,6 +4,7 @@
 // temp dir, then timed on an 8-turn agent conversation of about 20k tokens of JSON against a pool of 5 hosts that
 // already hold other conversations. Prints p50/p99 of: building the prefix chain (one pass over the text), rank()
 // alone, and both (the whole per-request cost). Target: both <= 0.2 ms p50.
+// Also a module: `npm run bench` (bench/run.mjs) reports measureRouting()'s figures as a row of its table.
 import { build } from "esbuild";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,23 +12,40 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const argIndex = process.argv.indexOf("--iterations");
-const ITERATIONS = argIndex > 0 ? Number(process.argv[argIndex + 1]) : 5_000;
-const WARMUP = 1_000;
 
-const dir = mkdtempSync(join(tmpdir(), "routing-micro-"));
-try {
-  const outfile = join(dir, "routing.mjs");
-  await build({ entryPoints: [join(ROOT, "src/routing/index.ts")], bundle: true, format: "esm", platform: "neutral", outfile, logLevel: "error" });
-  const routing = await import(pathToFileURL(outfile).href);
-  run(routing);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+/** The target for the whole per-request cost (prefix chain + rank), p50, in ms. */
+export const ROUTING_TARGET_P50_MS = 0.2;
+
+/**
+ * Times prefixChain, rank and both on the request described above; `iterations` timed after `warmup` untimed.
+ * Returns p50/p99 (ms) of each, and what the request and the choice were.
+ */
+export async function measureRouting({ iterations = 5_000, warmup = 1_000 } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "routing-micro-"));
+  try {
+    const outfile = join(dir, "routing.mjs");
+    await build({ entryPoints: [join(ROOT, "src/routing/index.ts")], bundle: true, format: "esm", platform: "neutral", outfile, logLevel: "error" });
+    return run(await import(pathToFileURL(outfile).href), iterations, warmup);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-function run({ FleetRouter, prefixChain }) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const argIndex = process.argv.indexOf("--iterations");
+  const r = await measureRouting({ iterations: argIndex > 0 ? Number(process.argv[argIndex + 1]) : 5_000 });
+  console.log(`request: ${r.request.messages} messages + tools, ${r.request.jsonChars} chars of JSON (~${r.request.approxTokens} tokens), ${r.request.blocks} blocks; pool of ${r.request.hosts} hosts`);
+  console.log(`chosen: ${r.chosen.reason} (predicted cached tokens ${r.chosen.predictedCachedTokens} of ${r.chosen.promptTokens})`);
+  console.log(`node ${process.version}, ${r.iterations} iterations after ${r.warmup} warm-up`);
+  for (const [name, t] of [["prefixChain", r.chain], ["rank", r.rank], ["prefixChain + rank", r.both]]) {
+    console.log(`${name.padEnd(20)} p50 ${t.p50.toFixed(4)} ms   p99 ${t.p99.toFixed(4)} ms`);
+  }
+}
+
+function run({ FleetRouter, prefixChain }, iterations, warmup) {
   const hosts = ["a", "b", "c", "d", "e"].map((id) => ({ id: `${id}/coder`, provider: { id, baseUrl: `http://${id}.test` }, upstream: "coder" }));
-  const body = conversation("main", 8);
+  const turns = 8;
+  const body = conversation("main", turns);
   const json = JSON.stringify(body);
   const router = new FleetRouter();
   // Every host has served a few other conversations (same system prompt and tools); one has this one's earlier turns.
@@ -41,26 +59,30 @@ function run({ FleetRouter, prefixChain }) {
   const rankTimes = [];
   const bothTimes = [];
   let first;
-  for (let i = 0; i < WARMUP + ITERATIONS; i++) {
+  for (let i = 0; i < warmup + iterations; i++) {
     const t0 = process.hrtime.bigint();
     const chain = prefixChain("chat", body);
     const t1 = process.hrtime.bigint();
     const ranking = router.rank({ candidates: hosts, policy: "replicas", session: "session-1", chain }, 1_000);
     const t2 = process.hrtime.bigint();
     first = ranking.order[0];
-    if (i >= WARMUP) {
+    if (i >= warmup) {
       chainTimes.push(Number(t1 - t0) / 1e6);
       rankTimes.push(Number(t2 - t1) / 1e6);
       bothTimes.push(Number(t2 - t0) / 1e6);
     }
   }
   const chain = prefixChain("chat", body);
-  console.log(`request: ${body.messages.length} messages + tools, ${json.length} chars of JSON (~${Math.round(json.length / 4)} tokens), ${chain.hashes.length} blocks; pool of ${hosts.length} hosts`);
-  console.log(`chosen: ${first.reason} (predicted cached tokens ${first.predictedCachedTokens} of ${first.promptTokens})`);
-  console.log(`node ${process.version}, ${ITERATIONS} iterations after ${WARMUP} warm-up`);
-  for (const [name, times] of [["prefixChain", chainTimes], ["rank", rankTimes], ["prefixChain + rank", bothTimes]]) {
-    console.log(`${name.padEnd(20)} p50 ${quantile(times, 0.5).toFixed(4)} ms   p99 ${quantile(times, 0.99).toFixed(4)} ms`);
-  }
+  const stats = (times) => ({ p50: quantile(times, 0.5), p99: quantile(times, 0.99) });
+  return {
+    request: { turns, messages: body.messages.length, jsonChars: json.length, approxTokens: Math.round(json.length / 4), blocks: chain.hashes.length, hosts: hosts.length },
+    chosen: { reason: first.reason, predictedCachedTokens: first.predictedCachedTokens, promptTokens: first.promptTokens },
+    iterations,
+    warmup,
+    chain: stats(chainTimes),
+    rank: stats(rankTimes),
+    both: stats(bothTimes),
+  };
 }
 
 function finish(router, prefixChain, route, body) {

@@ -17,15 +17,15 @@
 // Writes bench/results/<stamp>.md (the table) and <stamp>.json (figures, date, commit, machine, versions), plus the
 // per-request samples in <stamp>.raw.json (gitignored). --quick (CI: catches a broken bench) runs few requests and
 // writes .cache/bench-results/quick-latest.{md,json}. Installs llama-server and writes the model itself when missing.
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import os from "node:os";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { setTimeout as sleep } from "node:timers/promises";
+import { ROOT, cleanup, descendants, ensureLlamaServer, ensureModel, firstJsonLine, freePort, procStat, pushConfig, setLogDir, startProcess, waitHealthy, LAUNCHER } from "./processes.mjs";
+import { environment, median, pct } from "./report.mjs";
+import { ROUTING_TARGET_P50_MS, measureRouting } from "./routing-micro.mjs";
 
-const ROOT = resolve(new URL("..", import.meta.url).pathname);
 process.chdir(ROOT);
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
@@ -34,6 +34,7 @@ const outArg = argv.indexOf("--out");
 const OUT_DIR = resolve(outArg >= 0 ? argv[outArg + 1] : QUICK ? ".cache/bench-results" : "bench/results");
 const WORK = resolve(".cache/bench");
 const LOGS = join(WORK, "logs");
+setLogDir(LOGS);
 const CLIENT_KEY = "bench-client-key-3c9e";
 const TOKENS = 64;
 const LLAMA_SLOTS = 8;
@@ -45,152 +46,6 @@ const PLAN = QUICK
   : { warmup: 30, streamRounds: 10, streamPerRound: 30, jsonRounds: 10, jsonPerRound: 20, concRounds: 6, conc: { 16: 4, 64: 2 }, memoryRequests: 10_000, hopRequests: 1_000, discoveryRequests: 100, arenaRounds: 10 };
 
 const log = (...a) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`, ...a);
-
-// ---------------------------------------------------------------------------------------------------------------
-// Processes
-
-const children = [];
-
-function startProcess(name, cmd, args, { env = {}, pipeStdout = false } = {}) {
-  mkdirSync(LOGS, { recursive: true });
-  const logFile = join(LOGS, `${name}.log`);
-  const fd = openSync(logFile, "w");
-  const child = spawn(cmd, args, {
-    cwd: ROOT,
-    detached: true, // own process group: stop() reaches workerd and wrangler's children too
-    stdio: ["ignore", pipeStdout ? "pipe" : fd, fd],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", FORCE_COLOR: "0", ...env },
-  });
-  closeSync(fd);
-  const exited = new Promise((r) => child.once("exit", r));
-  const proc = {
-    name, child, logFile, pid: child.pid,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      try { process.kill(-child.pid, "SIGTERM"); } catch {}
-      const t = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 5_000);
-      await exited;
-      clearTimeout(t);
-      try { process.kill(-child.pid, "SIGKILL"); } catch {}
-    },
-    tail: () => { try { return readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n"); } catch { return ""; } },
-  };
-  children.push(proc);
-  return proc;
-}
-
-/** First JSON line the process prints on stdout ({"port"} / {"url"}). */
-function firstJsonLine(proc, timeoutMs = 60_000) {
-  return new Promise((ok, fail) => {
-    let buf = "";
-    const timer = setTimeout(() => fail(new Error(`${proc.name} printed nothing in ${timeoutMs} ms:\n${proc.tail()}`)), timeoutMs);
-    proc.child.stdout.on("data", (d) => {
-      buf += d;
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) {
-        clearTimeout(timer);
-        ok(JSON.parse(buf.slice(0, nl)));
-      }
-    });
-    proc.child.once("exit", (code) => fail(new Error(`${proc.name} exited (${code}):\n${proc.tail()}`)));
-  });
-}
-
-async function waitHealthy(proc, url, timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited (${proc.child.exitCode}):\n${proc.tail()}`);
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      if (res.ok) return;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`${proc.name} not healthy at ${url} after ${timeoutMs} ms:\n${proc.tail()}`);
-    await sleep(100);
-  }
-}
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once("error", fail);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
-
-async function cleanup() {
-  await Promise.all(children.map((c) => c.stop().catch(() => {})));
-}
-process.on("SIGINT", () => cleanup().finally(() => process.exit(130)));
-process.on("SIGTERM", () => cleanup().finally(() => process.exit(143)));
-
-/** The CPU time (ms) a process has used, and its resident memory (KiB), from /proc. */
-function procStat(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
-  return { cpuMs: (ticks * 1000) / 100, rssKiB: rss }; // USER_HZ is 100 on Linux
-}
-
-/** Descendants of pid whose command is `name` (e.g. the workerd that miniflare spawned). */
-function descendants(pid, name) {
-  const out = [];
-  const walk = (p) => {
-    let kids = [];
-    try {
-      for (const task of execFileSync("ls", [`/proc/${p}/task`], { encoding: "utf8" }).split("\n").filter(Boolean)) {
-        kids.push(...readFileSync(`/proc/${p}/task/${task}/children`, "utf8").split(" ").filter(Boolean).map(Number));
-      }
-    } catch {}
-    for (const k of kids) {
-      try {
-        if (readFileSync(`/proc/${k}/comm`, "utf8").trim() === name) out.push(k);
-      } catch {}
-      walk(k);
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Setup: llama-server, model, config
-
-const LAUNCHER = join(process.env.LLAMA_SERVER_DIR ?? resolve(".cache/llama-server"), "bin", "llama-server");
-
-function ensureLlamaServer() {
-  if (existsSync(LAUNCHER)) return;
-  log("installing llama-server (scripts/install-llama-server.sh)");
-  const r = spawnSync("bash", ["scripts/install-llama-server.sh"], { stdio: ["ignore", "ignore", "inherit"] });
-  if (r.status !== 0 || !existsSync(LAUNCHER)) throw new Error("llama-server install failed");
-}
-
-/** The project's tiny model, as test/e2e/support/llama-server.ts ensureModel("tiny-a") writes it (same file, reused). */
-function ensureModel() {
-  const path = resolve(".cache/models/tiny-a.gguf");
-  const args = { embd: 64, layers: 2, ctx: 65536, seed: 1 };
-  const wanted = JSON.stringify(args);
-  if (existsSync(path) && existsSync(`${path}.args.json`) && readFileSync(`${path}.args.json`, "utf8") === wanted) return path;
-  mkdirSync(resolve(".cache/models"), { recursive: true });
-  const flags = Object.entries(args).flatMap(([k, v]) => [`--${k}`, String(v)]);
-  execFileSync(process.execPath, ["scripts/make-tiny-gguf.mjs", path, ...flags], { stdio: ["ignore", "ignore", "inherit"] });
-  writeFileSync(`${path}.args.json`, wanted);
-  return path;
-}
-
-function pushConfig(config, stateDir) {
-  const file = join(WORK, "llama-providers.json");
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  const r = spawnSync(process.execPath, ["scripts/config.mjs", "push", "--local", "--persist-to", stateDir], {
-    env: { ...process.env, LLAMA_PROVIDERS_PATH: file, WRANGLER_SEND_METRICS: "false", CI: "1" },
-    encoding: "utf8",
-  });
-  if (r.status !== 0) throw new Error(`config push failed:\n${r.stdout}\n${r.stderr}`);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Client
@@ -265,16 +120,6 @@ async function concurrent(t, c, n) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Statistics
-
-function pct(values, p) {
-  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return NaN;
-  return v[Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1))];
-}
-const median = (v) => pct(v, 50);
-
-// ---------------------------------------------------------------------------------------------------------------
 // Main
 
 const TARGETS = ["direct", "native", "floor", "start", "dev"];
@@ -285,8 +130,9 @@ const UPSTREAM_LABEL = { llama: "llama-server", synth: "synthetic" };
 async function main() {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(LOGS, { recursive: true });
-  ensureLlamaServer();
-  const model = ensureModel();
+  ensureLlamaServer(log);
+  // The project's tiny model, as test/e2e/support/llama-server.ts ensureModel("tiny-a") writes it (same file, reused).
+  const model = ensureModel(".cache/models/tiny-a.gguf", { embd: 64, layers: 2, ctx: 65536, seed: 1 });
 
   // Upstreams.
   const llamaPort = await freePort();
@@ -306,7 +152,7 @@ async function main() {
       { id: "llamad", baseUrl: llamaUrl, discover: true, models: [] },
     ],
     aliases: {},
-  }, stateDir);
+  }, stateDir, WORK);
 
   // The three Workers, started together (wrangler dev is the slow one).
   const [floorPort, startPort, devPort] = await Promise.all([freePort(), freePort(), freePort()]);
@@ -465,8 +311,13 @@ async function main() {
   const bundle = readFileSync(join(buildDir, "index.js"));
   results.bundle = { bytes: bundle.length, gzipBytes: gzipSync(bundle).length };
 
-  const meta = metadata(llamaUrl);
+  const meta = metadata();
   await cleanup();
+
+  // 9. What the fleet router's ranking costs one request, in Node, with every process stopped (bench/routing-micro.mjs).
+  log("fleet routing cost (bench/routing-micro.mjs)");
+  // Under a second either way, so a quick run measures it as fully as a full one.
+  results.routing = await measureRouting({ iterations: 5_000, warmup: 1_000 });
   meta.wallSeconds = Math.round((Date.now() - started) / 100) / 10;
   write(meta, results);
 }
@@ -529,25 +380,15 @@ async function arena(base, headers, single) {
 
 const round3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
 
-function metadata(llamaUrl) {
-  const git = (...a) => { try { return execFileSync("git", a, { encoding: "utf8" }).trim(); } catch { return ""; } };
-  const version = (pkg) => { try { return JSON.parse(readFileSync(`node_modules/${pkg}/package.json`, "utf8")).version; } catch { return "?"; } };
-  let llamaVersion = "?";
-  {
-    const r = spawnSync(LAUNCHER, ["--version"], { encoding: "utf8" });
-    llamaVersion = /version: .*/.exec(`${r.stdout}\n${r.stderr}`)?.[0] ?? "?";
-  }
-  let workerdVersion = "?";
-  try { workerdVersion = execFileSync("node_modules/.bin/workerd", ["--version"], { encoding: "utf8" }).trim(); } catch {}
-  let osName = os.type();
-  try { osName = /PRETTY_NAME="([^"]+)"/.exec(readFileSync("/etc/os-release", "utf8"))?.[1] ?? osName; } catch {}
-  const status = git("status", "--porcelain", "--", "src", "scripts", "bench", "wrangler.toml", "package.json");
+/** The run's date, commit, machine and versions (bench/report.mjs), and this bench's setup. */
+function metadata() {
+  const { date, commit, machine, versions } = environment();
   return {
-    date: new Date().toISOString(),
+    date,
     mode: QUICK ? "quick" : "full",
-    commit: git("rev-parse", "--short", "HEAD") + (status ? " (+ uncommitted changes)" : ""),
-    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), os: `${osName}, kernel ${os.release()}`, loadAvg: os.loadavg().map((x) => x.toFixed(2)) },
-    versions: { node: process.version, wrangler: version("wrangler"), miniflare: version("miniflare"), workerd: `${workerdVersion} (npm ${version("workerd")})`, llamaServer: llamaVersion },
+    commit,
+    machine,
+    versions,
     setup: { tokens: TOKENS, llamaServerArgs: `-t 1 -np ${LLAMA_SLOTS} -c ${LLAMA_SLOTS * 1024}, tiny model (n_embd 64, 2 layers)`, plan: PLAN, client: "Node fetch (undici), keep-alive, in the bench process" },
   };
 }
@@ -616,6 +457,10 @@ function write(meta, r) {
   targets.push({ figure: "memory", target: "flat", met: flat });
   const h = r.nodeHop;
   extra.push(`| Node hop (npm start) | listener owned by \`${h.listener}\`; Node process CPU ${f(h.nodeCpuUsPerRequest, 1)} µs/request vs workerd ${f(h.workerdCpuUsPerRequest, 1)} µs/request (${h.requests} streamed requests) | no Node in the request path | ${h.listener === "workerd" ? TARGETS_MET : TARGETS_MISSED} |`);
+  const rt = r.routing;
+  const routingMet = rt.both.p50 <= ROUTING_TARGET_P50_MS;
+  extra.push(`| fleet routing per request (prefix chain + rank in Node for one ${rt.request.turns}-turn agent request, ${rt.request.messages} messages, ~${Math.round(rt.request.approxTokens / 1000)}k tokens, against a pool of ${rt.request.hosts} hosts; bench/routing-micro.mjs) | p50 ${f(rt.both.p50, 3)} ms, p99 ${f(rt.both.p99, 3)} ms (prefix chain ${f(rt.chain.p50, 3)}, rank ${f(rt.rank.p50, 3)} p50; ${rt.iterations.toLocaleString("en-US")} requests) | ≤ ${ROUTING_TARGET_P50_MS} ms p50 | ${routingMet ? TARGETS_MET : TARGETS_MISSED} |`);
+  targets.push({ figure: "fleet routing per request", target: `≤ ${ROUTING_TARGET_P50_MS} ms p50`, met: routingMet });
   const d = r.discovery;
   extra.push(`| discovery on (npm start, llama-server, model known only from /v1/models) | TTFT p50 ${f(d.on.ttftP50)} ms, p99 ${f(d.on.ttftP99)} ms vs configured model ${f(d.off.ttftP50)} / ${f(d.off.ttftP99)} ms (${d.n} each, alternating) | – | |`);
 
@@ -661,8 +506,13 @@ function write(meta, r) {
   log(`wrote ${join(OUT_DIR, stamp)}.{md,json}${QUICK ? "" : " (+ .raw.json)"}`);
 }
 
-main().catch(async (err) => {
-  console.error(err);
-  await cleanup();
-  process.exit(1);
-});
+if (argv.includes("fleet")) {
+  // `npm run bench -- fleet [--quick]`: the fleet-routing benchmark (bench/fleet.mjs), which runs on import.
+  await import("./fleet.mjs");
+} else {
+  main().catch(async (err) => {
+    console.error(err);
+    await cleanup();
+    process.exit(1);
+  });
+}
