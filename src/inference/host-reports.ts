@@ -9,6 +9,7 @@ import type { Env } from "../env.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { fleet, type Residency } from "../routing/index.js";
 import { probeHost, probeModelInfo } from "../upstream/discovery.js";
+import { markHealthy } from "../upstream/recent-failures.js";
 
 /** How long the first request to a host the router has no figures for waits for them before it is ranked blind. */
 const FIRST_REPORT_WAIT_MS = 750;
@@ -37,7 +38,11 @@ async function fetchReports(route: ModelRoute, env: Env, withResidency: boolean)
     withResidency && route.provider.discover ? probeHost(route.provider, env) : undefined,
   ]);
   const now = Date.now();
-  if (slots.ok) fleet.recordSlots(route.provider, route.upstream, slots.body, now);
+  if (slots.ok) {
+    fleet.recordSlots(route.provider, route.upstream, slots.body, now);
+    // It answers again: no need to try it last any more (a host back from a restart is ranked as the empty host it is).
+    markHealthy(route.provider);
+  }
   if (models?.ok) {
     const residency = new Map<string, Residency>();
     for (const m of models.models) {

@@ -6,6 +6,7 @@
  * does not know still pass. Its answer goes to answer.ts. No resend once a byte went to the client.
  */
 import type { Env } from "../env.js";
+import { RouterError } from "../errors.js";
 import type { RouterRequest } from "../request-context.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { attemptPlan, fleet, prefixChain, type Attempt, type PromptApi, type Ranking } from "../routing/index.js";
@@ -63,7 +64,7 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
   const balanced = ranking.policy === "replicas" && candidates.length > 1;
   // A replicas member in router mode may be asked not to load the model (routing/plan.ts); a chain's order is a
   // quality choice, so its members load what they must.
-  const plan = balanced ? attemptPlan(candidates, ranking, fleet.settings.loadMs) : candidates.map((route) => ({ route, onlyIfLoaded: false }));
+  const plan = balanced ? attemptPlan(candidates, ranking) : candidates.map((route) => ({ route, onlyIfLoaded: false }));
   // Counted in flight from here until the answer has ended: the status page and the fleet router use it.
   return firstThatAnswers(request, plan.map((p) => p.route), (route, i) => countedInFlight(route.provider, async (activity) => {
     const attempt = fleet.begin(ranking, route, Date.now());
@@ -72,6 +73,7 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
       return await attemptOn(route, activity, attempt, plan[i]!.onlyIfLoaded);
     } catch (err) {
       fleet.end(attempt, { ok: false }, Date.now());
+      if (err instanceof RouterError && err.failover === "host_down") fleet.hostDown(route.provider);
       throw err;
     }
   }));
@@ -86,6 +88,7 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
     });
     request.log.ttfbMs = Date.now() - request.startedAt;
     activity.answered();
+    if (attempt.loads && hostResponse.ok) fleet.loaded(attempt, Date.now() - attempt.startedAt);
     if (!hostResponse.ok) {
       const error = await hostErrorToRouterError(route.provider.id, hostResponse);
       const refusal = onlyIfLoaded ? notLoaded(error) : undefined;

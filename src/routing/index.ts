@@ -36,6 +36,8 @@ export interface Attempt {
   readonly chain: PrefixChain;
   readonly predictedCachedTokens: number;
   readonly reason: string;
+  /** The ranking expected a model load first (router mode, not loaded or loading). */
+  readonly loads: boolean;
   ended: boolean;
 }
 
@@ -65,6 +67,7 @@ export class FleetRouter {
       chain: ranking.chain,
       predictedCachedTokens: e?.predictedCachedTokens ?? 0,
       reason: e?.reason ?? route.id,
+      loads: e !== undefined && e.load !== "none",
       ended: false,
     };
   }
@@ -78,6 +81,16 @@ export class FleetRouter {
     if (attempt.ended) return;
     attempt.ended = true;
     this.signals.end({ ...attempt, ok: outcome.ok, timings: outcome.timings }, now);
+  }
+
+  /** An attempt found the host down: it may come back empty, so what its slots held is forgotten. */
+  hostDown(host: HostRef): void {
+    this.signals.forgetHost(host);
+  }
+
+  /** The answer's headers came `headersMs` after sending, for an attempt the ranking knew needed a model load. */
+  loaded(attempt: Attempt, headersMs: number): void {
+    this.signals.learnLoad(attempt.host, attempt.model, headersMs);
   }
 
   needsRefresh(host: HostRef, now: number): boolean {

@@ -14,11 +14,8 @@ export interface PlannedAttempt<T extends Candidate> {
   onlyIfLoaded: boolean;
 }
 
-/**
- * `routes`: the candidates in the order they will be tried (the ranking's, healthy hosts first); `loadMs`: what the
- * ranking assumes a model load costs.
- */
-export function attemptPlan<T extends Candidate>(routes: readonly T[], ranking: Ranking<T>, loadMs: number): PlannedAttempt<T>[] {
+/** `routes`: the candidates in the order they will be tried (the ranking's, healthy hosts first). */
+export function attemptPlan<T extends Candidate>(routes: readonly T[], ranking: Ranking<T>): PlannedAttempt<T>[] {
   const estimates = new Map<T, Estimate<T>>(ranking.order.map((e) => [e.route, e]));
   const guarded = routes.map((route, i) => {
     const e = estimates.get(route);
@@ -29,7 +26,8 @@ export function attemptPlan<T extends Candidate>(routes: readonly T[], ranking: 
   const secondAttempts = new Map<number, T[]>();
   routes.forEach((route, i) => {
     if (!guarded[i]) return;
-    const loadingTtft = estimates.get(route)!.ttftMs + loadMs;
+    const e = estimates.get(route)!;
+    const loadingTtft = e.ttftMs + e.loadIfNeededMs;
     let after = i;
     for (let j = i + 1; j < routes.length; j++) {
       const later = estimates.get(routes[j]!);

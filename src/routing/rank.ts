@@ -9,7 +9,7 @@ import { orderForSession } from "../resolver/affinity.js";
 import type { PrefixChain } from "./prefix.js";
 import { EMPTY_CHAIN, spreadKey } from "./prefix.js";
 import { hostKey, type FleetSignals, type HostRef, type RoutingSettings } from "./signals.js";
-import { hostsChoice, quickestSlot, slotOptions, type PrefixMatch } from "./slots.js";
+import { hostsChoice, NO_MATCH, quickestSlot, slotOptions, type PrefixMatch } from "./slots.js";
 
 /** What ranking needs of a candidate; the resolver's ModelRoute is one. */
 export interface Candidate {
@@ -34,7 +34,16 @@ export type LoadState = "none" | "needed" | "loading";
 
 export interface Estimate<T extends Candidate> {
   route: T;
+  /** Expected time to first token: the wait for the slot, the prefill of what is not cached there, a model load. */
   ttftMs: number;
+  /**
+   * The same, counting a cached prefix only beyond block 0 (tools + system prompt) and from MIN_COUNTED_SHARE of the
+   * prompt: what a NEW conversation is ranked by, so that conversations sharing only a system prompt spread over the
+   * hosts instead of all going where that prompt is cached.
+   */
+  ownTtftMs: number;
+  /** This host's model load time as learned (or assumed) when the model is not loaded. */
+  loadIfNeededMs: number;
   /** The slot the request would take: pinned there (`id_slot`) when `pinned`, else the one the host is predicted to pick. */
   slot: number;
   pinned: boolean;
@@ -69,9 +78,9 @@ export interface Ranking<T extends Candidate> {
   chain: PrefixChain;
 }
 
-/** A match must cover more than block 0 (tools + system prompt) and this share of the prompt to count. */
+/** A match is the conversation's own beyond block 0 (tools + system prompt) and from this share of the prompt. */
 export const MIN_COUNTED_SHARE = 0.25;
-/** A counted match covering this share of the prompt is `warm`, less is `partial`. */
+/** An own match covering this share of the prompt is `warm`, less is `partial`. */
 export const WARM_SHARE = 0.8;
 /** Estimates this close are equal; the session's home, then the spread hash, then config order decide. */
 export const TIE_MS = 50;
@@ -86,9 +95,13 @@ export function rankCandidates<T extends Candidate>(request: RankRequest<T>, sig
 
   const spread = new Map(orderForSession(candidates, spreadKey(session, chain)).map((route, i) => [route, i]));
   const configIndex = new Map(candidates.map((route, i) => [route, i]));
+  // A conversation some host holds beyond block 0 is ranked by the true start everywhere (a shared system prompt
+  // cached elsewhere makes moving cheaper); a new one by what is its own, so new conversations spread.
+  const continuing = estimates.some((e) => e.cache !== "cold");
+  const cost = (e: Estimate<T>) => (continuing ? e.ttftMs : e.ownTtftMs);
   const sorted = [...estimates].sort(
     (a, b) =>
-      Math.round(a.ttftMs / TIE_MS) - Math.round(b.ttftMs / TIE_MS) ||
+      Math.round(cost(a) / TIE_MS) - Math.round(cost(b) / TIE_MS) ||
       Number(b.home) - Number(a.home) ||
       spread.get(a.route)! - spread.get(b.route)! ||
       configIndex.get(a.route)! - configIndex.get(b.route)!,
@@ -97,9 +110,9 @@ export function rankCandidates<T extends Candidate>(request: RankRequest<T>, sig
 }
 
 /**
- * A session's home holds its conversation even where the prefix index cannot tell (what an agent's requests share
- * beyond the first block), so the session stays there unless waiting there costs more than the quickest start
- * anywhere else, cold prefill included.
+ * A session's home holds its conversation even where the prefixes cannot tell (what an agent's requests share
+ * beyond what the router has seen), so the session stays there unless waiting there costs more than the quickest
+ * start anywhere else, prefill of what is not cached there included.
  */
 function homeFirst<T extends Candidate>(sorted: Estimate<T>[]): Estimate<T>[] {
   const home = sorted.find((e) => e.home);
@@ -119,23 +132,28 @@ function homeOf<T extends Candidate>(session: string, candidates: readonly T[], 
 function estimate<T extends Candidate>(route: T, request: RankRequest<T>, chain: PrefixChain, signals: FleetSignals, s: RoutingSettings, now: number, homeKey: string | undefined): Estimate<T> {
   const v = signals.view(route.provider, route.upstream, now);
   const promptTokens = chain.totalChars / v.charsPerToken;
-  // Block 0 alone is the system prompt every conversation of an agent shares: counting it would pin all of them
-  // to one host and one slot, so it (and any short match) earns nothing in the estimate.
-  const counts = (match: PrefixMatch) => match.blocks >= 2 && match.chars / v.charsPerToken >= MIN_COUNTED_SHARE * promptTokens;
-  const prefillMs = (match: PrefixMatch) => ((promptTokens - (counts(match) ? match.chars / v.charsPerToken : 0)) / v.prefillPerSecond) * 1000;
+  const tokensMs = (chars: number) => (chars / v.charsPerToken / v.prefillPerSecond) * 1000;
+  const prefillMs = (match: PrefixMatch) => tokensMs(chain.totalChars - match.chars);
+  // Only a match beyond block 0 (the system prompt every conversation of an agent shares) and of some size is the
+  // conversation's own.
+  const own = (match: PrefixMatch) => (match.blocks >= 2 && match.chars >= MIN_COUNTED_SHARE * chain.totalChars ? match : NO_MATCH);
   const options = slotOptions(v.slots, chain, v.serviceMs, now, () => signals.inRam(route.provider, route.upstream, chain));
   const pinned = (request.pinnable ?? false) && v.slotsKnown;
-  const chosen = pinned ? quickestSlot(options, v.slots, prefillMs) : hostsChoice(options, v.slots, chain);
+  const chosen = pinned ? quickestSlot(options, v.slots, (o) => o.waitMs + prefillMs(own(o.match))) : hostsChoice(options, v.slots, chain);
 
   const load: LoadState = v.residency === "unloaded" ? "needed" : v.residency === "loading" ? "loading" : "none";
-  const loadMs = load === "needed" ? s.loadMs : load === "loading" ? s.loadMs / 2 : 0;
+  const loadMs = load === "needed" ? v.loadMs : load === "loading" ? v.loadMs / 2 : 0;
   const matchedTokens = chosen.match.chars / v.charsPerToken;
-  const cache: CacheState = !counts(chosen.match) ? "cold" : matchedTokens >= WARM_SHARE * promptTokens ? "warm" : "partial";
+  const cache: CacheState = own(chosen.match) === NO_MATCH ? "cold" : matchedTokens >= WARM_SHARE * promptTokens ? "warm" : "partial";
+  // What the host will reuse is the whole common prefix, a shared system prompt included.
+  const ttftMs = chosen.waitMs + prefillMs(chosen.match) + loadMs;
   const home = homeKey !== undefined && hostKey(route.provider) === homeKey;
   const reason = [route.id, `cache=${cache}`, `queue=${chosen.queue}`, ...(load === "none" ? [] : [`load=${load}`]), ...(request.policy === "ordered" ? ["policy=ordered"] : [])].join("; ");
   return {
     route,
-    ttftMs: chosen.waitMs + prefillMs(chosen.match) + loadMs,
+    ttftMs,
+    ownTtftMs: chosen.waitMs + prefillMs(own(chosen.match)) + loadMs,
+    loadIfNeededMs: v.loadMs,
     slot: chosen.slot,
     pinned,
     queue: chosen.queue,

@@ -32,8 +32,8 @@ export const ROUTING_DEFAULTS = {
   serviceMs: 15_000,
   /** Prompt tokens per second until answers teach a host's own. */
   prefillPerSecond: 800,
-  /** What loading a model costs a router-mode host before it can start. */
-  loadMs: 20_000,
+  /** What loading a model costs a router-mode host before it can start, until a load there teaches its own. */
+  loadMs: 10_000,
   charsPerToken: 4,
   /** Prefix hashes of the host's RAM prompt cache remembered per host and model. */
   ramPrefixes: 4_096,
@@ -61,6 +61,8 @@ export interface HostModelView {
   prefillPerSecond: number;
   serviceMs: number;
   charsPerToken: number;
+  /** How long a load of this model took on this host (learned), else the default. */
+  loadMs: number;
 }
 
 /** A request that ended; `ok` only when the host answered (a failed attempt teaches nothing but the count). */
@@ -100,6 +102,10 @@ export interface FleetSignals {
   noteResidency(host: HostRef, model: string, residency: Residency, now: number): void;
   /** True at most once per claim period while the host's reports are stale: the caller then fetches them. */
   needsRefresh(host: HostRef, now: number): boolean;
+  /** A request that had to wait for the model to load got its answer's headers after `ms`: the host's load time. */
+  learnLoad(host: HostRef, model: string, ms: number): void;
+  /** The host went down: whatever it comes back with, its slots and RAM cache are empty. */
+  forgetHost(host: HostRef): void;
 }
 
 interface SlotState {
@@ -118,6 +124,7 @@ interface ModelState {
   prefillPerSecond?: number;
   serviceMs?: number;
   charsPerToken?: number;
+  loadMs?: number;
 }
 
 interface HostState {
@@ -150,7 +157,18 @@ export class MemorySignals implements FleetSignals {
       prefillPerSecond: m.prefillPerSecond ?? s.prefillPerSecond,
       serviceMs: m.serviceMs ?? s.serviceMs,
       charsPerToken: m.charsPerToken ?? s.charsPerToken,
+      loadMs: m.loadMs ?? s.loadMs,
     };
+  }
+
+  learnLoad(host: HostRef, model: string, ms: number): void {
+    const m = this.model(host, model);
+    m.loadMs = learn(m.loadMs, ms, this.settings.learnWeight);
+  }
+
+  forgetHost(host: HostRef): void {
+    const prefix = `${hostKey(host)}\u0000`;
+    for (const [key, m] of this.models) if (key.startsWith(prefix)) forget(m);
   }
 
   inRam(host: HostRef, model: string, chain: PrefixChain): PrefixMatch {

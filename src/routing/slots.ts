@@ -110,16 +110,15 @@ export function hostsChoice(options: readonly SlotOption[], slots: readonly Slot
 }
 
 /**
- * The slot to pin a request to: the quickest start (wait for the slot + prefill of what is not cached there, as the
- * ranking counts it). Equal starts (above all, idle slots that hold nothing of this conversation beyond a shared
- * system prompt) go to the least recently used slot, so a new conversation takes an empty or stale slot instead of
- * overwriting one in use.
+ * The slot to pin a request to: the lowest cost (the ranking's: the wait there plus the prefill of what it does not
+ * count as the conversation's own). Equal costs go to the least recently used slot, so a new conversation takes an
+ * empty or stale slot instead of the slot of another that merely shares its system prompt.
  */
-export function quickestSlot(options: readonly SlotOption[], slots: readonly SlotView[], prefillMs: (match: PrefixMatch) => number): SlotOption {
+export function quickestSlot(options: readonly SlotOption[], slots: readonly SlotView[], costMs: (option: SlotOption) => number): SlotOption {
   let best = options[0]!;
-  let bestMs = best.waitMs + prefillMs(best.match);
+  let bestMs = costMs(best);
   for (const o of options.slice(1)) {
-    const ms = o.waitMs + prefillMs(o.match);
+    const ms = costMs(o);
     if (ms < bestMs || (ms === bestMs && slots[o.slot]!.usedAt < slots[best.slot]!.usedAt)) [best, bestMs] = [o, ms];
   }
   return best;

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { fakeHosts, hostJson, hostStream, sseEvents } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
 import { direct, heldStream } from "../helpers/held-stream.js";
+import { orderForSession } from "../../src/resolver/affinity.js";
 import { uniqueHost, useConfig } from "../helpers/worker.js";
 
 let a: string, b: string;
@@ -176,6 +177,8 @@ describe("slots: one conversation per slot", () => {
 describe("a router-mode member the router believes has the model loaded", () => {
   const routerModeList = (status: string) => () => hostJson({ object: "list", data: [{ id: "qwen", object: "model", owned_by: "llamacpp", aliases: [], status: { value: status, args: [] } }] });
   const slotsOf = (total: number, busy: number) => () => hostJson(Array.from({ length: total }, (_, id) => ({ id, n_ctx: 4096, is_processing: id < busy })));
+  /** A session whose rendezvous home is `a` (ties go to the home). */
+  const HOME_A = { "x-session-affinity": Array.from({ length: 64 }, (_, i) => `home-a-${i}`).find((id) => orderForSession([{ id: "a/qwen" }, { id: "b/qwen" }], id)[0]!.id === "a/qwen")! };
   /** llama-server in router mode with the model unloaded: `?autoload=false` is refused, anything else loads and answers. */
   const unloadedHost = (request: Request) =>
     new URL(request.url).searchParams.get("autoload") === "false"
@@ -195,15 +198,15 @@ describe("a router-mode member the router believes has the model loaded", () => 
 
   it("is asked to answer only if it really has it; when it has not (unloaded since its last report), the next member serves at once", async () => {
     hosts = fakeHosts({
-      // `a` last reported the model loaded and both slots free; `b` is busy, so `a` ranks first.
+      // Both report the model loaded and their slots free; the session's home is `a`, so `a` ranks first.
       [`${a}/v1/models`]: routerModeList("loaded"),
       [`${a}/slots`]: slotsOf(2, 0),
       [`${b}/v1/models`]: routerModeList("loaded"),
-      [`${b}/slots`]: slotsOf(1, 1),
+      [`${b}/slots`]: slotsOf(2, 0),
       [`${a}/v1/chat/completions`]: unloadedHost,
       [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
     });
-    const res = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 });
+    const res = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 }, HOME_A);
     await res.text();
     expect(res.status).toBe(200);
     expect(routeOf(res)).toBe("b/qwen");
@@ -222,11 +225,11 @@ describe("a router-mode member the router believes has the model loaded", () => 
       [`${a}/v1/models`]: routerModeList("loaded"),
       [`${a}/slots`]: slotsOf(2, 0),
       [`${b}/v1/models`]: routerModeList("loaded"),
-      [`${b}/slots`]: slotsOf(1, 1),
+      [`${b}/slots`]: slotsOf(2, 0),
       [`${a}/v1/chat/completions`]: unloadedHost,
       [`${b}/v1/chat/completions`]: () => hostJson({ error: { message: "Loading model", type: "unavailable_error", code: 503 } }, 503),
     });
-    const res = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 });
+    const res = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 }, HOME_A);
     await res.text();
     expect(res.status).toBe(200);
     expect(routeOf(res)).toBe("a/qwen");

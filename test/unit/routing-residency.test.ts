@@ -55,7 +55,7 @@ describe("the attempt plan", () => {
     const router = new FleetRouter();
     router.recordResidency(a.provider, listing("loaded"), 0);
     const ranking = router.rank({ candidates: [a, b], policy: "replicas" }, 0);
-    expect(attemptPlan([a, b], ranking, ROUTING_DEFAULTS.loadMs)).toEqual([
+    expect(attemptPlan([a, b], ranking)).toEqual([
       { route: a, onlyIfLoaded: true },
       { route: b, onlyIfLoaded: false },
       { route: a, onlyIfLoaded: false },
@@ -70,7 +70,7 @@ describe("the attempt plan", () => {
     const ranking = router.rank({ candidates: [a, b, c], policy: "replicas" }, 300_000);
     const routes = ranking.order.map((e) => e.route);
     expect(routes).toEqual([a, c, b]);
-    expect(attemptPlan(routes, ranking, ROUTING_DEFAULTS.loadMs)).toEqual([
+    expect(attemptPlan(routes, ranking)).toEqual([
       { route: a, onlyIfLoaded: true },
       { route: c, onlyIfLoaded: false },
       { route: a, onlyIfLoaded: false },
@@ -83,6 +83,37 @@ describe("the attempt plan", () => {
     router.recordResidency(a.provider, listing("unloaded"), 0);
     router.recordResidency(c.provider, listing("loaded"), 0);
     const ranking = router.rank({ candidates: [a, b, c], policy: "replicas" }, 0);
-    expect(attemptPlan([a, b, c], ranking, ROUTING_DEFAULTS.loadMs)).toEqual([a, b, c].map((route) => ({ route, onlyIfLoaded: false })));
+    expect(attemptPlan([a, b, c], ranking)).toEqual([a, b, c].map((route) => ({ route, onlyIfLoaded: false })));
+  });
+});
+
+describe("load times and hosts that went down", () => {
+  const [a, b] = [routeOf("a"), routeOf("b")];
+
+  it("learns a host's load time from a load it did, and then prefers a quick load over a queue elsewhere", () => {
+    const router = new FleetRouter();
+    router.recordResidency(a.provider, listing("unloaded"), 0);
+    // Requests on b take 5 s; one was just sent there, so the next waits ~5 s, less than the assumed 10 s load on a.
+    router.end(router.begin(router.rank({ candidates: [b], policy: "replicas" }, 0), b, 0), { ok: true }, 5_000);
+    router.begin(router.rank({ candidates: [b], policy: "replicas" }, 10_000), b, 10_000);
+    const rankAt = (now: number) => router.rank({ candidates: [a, b], policy: "replicas" }, now).order.map((e) => e.route.id);
+    expect(rankAt(10_000)).toEqual(["b/coder", "a/coder"]);
+    // a loads the model for another request: its headers came 400 ms after sending.
+    const attempt = router.begin(router.rank({ candidates: [a], policy: "replicas" }, 10_000), a, 10_000);
+    expect(attempt.loads).toBe(true);
+    router.loaded(attempt, 400);
+    router.end(attempt, { ok: true }, 10_500);
+    router.signals.noteResidency(a.provider, "coder", "unloaded", 10_600); // unloaded again by someone else
+    expect(router.signals.view(a.provider, "coder", 10_600).loadMs).toBe(400);
+    expect(rankAt(10_600)).toEqual(["a/coder", "b/coder"]);
+  });
+
+  it("a host that went down forgets what its slots and RAM cache held", () => {
+    const router = new FleetRouter();
+    const chain = prefixChain("chat", chatBody("c1", 3));
+    router.end(router.begin(router.rank({ candidates: [a], policy: "replicas", chain }, 0), a, 0), { ok: true }, 10);
+    expect(heldBlocks(router.signals, A, chain)).toBe(chain.hashes.length);
+    router.hostDown(a.provider);
+    expect(heldBlocks(router.signals, A, chain)).toBe(0);
   });
 });

@@ -153,3 +153,21 @@ describe("an ordered pool keeps config order", () => {
     expect(ranking.order[2]!.reason).toBe("c/coder; cache=warm; queue=0; policy=ordered");
   });
 });
+
+describe("a conversation that moves", () => {
+  it("is credited, on the other hosts, with the system prompt they have cached: it moves where only its own turns are missing", () => {
+    const long = (name: string, turns: number) => chatBody(name, turns, { turnChars: 800 });
+    // Whatever the session (so whatever the spread hash says), b wins: it holds the system prompt, c holds nothing.
+    for (const session of ["s1", "s2", "s3", "s4", "s5", "s6"]) {
+      const router = new FleetRouter();
+      const [a, b, c] = pool();
+      for (const r of [a!, b!, c!]) router.recordSlots(r.provider, r.upstream, [{ is_processing: false }], 0);
+      serve(router, [a!], long(`c-${session}`, 3), { session, route: a, durationMs: 1_000 });
+      serve(router, [b!], long("other", 2), { route: b, durationMs: 1_000 });
+      // a's one slot is held by a request running for a minute.
+      router.begin(router.rank({ candidates: [a!], policy: "replicas" }, 0), a!, 0);
+      const order = router.rank({ candidates: [a!, b!, c!], policy: "replicas", session, chain: prefixChain("chat", long(`c-${session}`, 4)), pinnable: true }, 60_000).order;
+      expect(order[0]!.route.id).toBe("b/coder");
+    }
+  });
+});
