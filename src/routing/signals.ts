@@ -114,6 +114,8 @@ interface SlotState {
   inFlightSince: number[];
   /** What the host's last `/slots` said of this slot. */
   reportedBusy: boolean;
+  /** When the router's last request on this slot ended: a report older than that saw the router's own request. */
+  freedAt: number;
 }
 
 interface ModelState {
@@ -133,7 +135,7 @@ interface HostState {
   claimedAt?: number;
 }
 
-const emptySlot = (): SlotState => ({ usedAt: -Infinity, inFlightSince: [], reportedBusy: false });
+const emptySlot = (): SlotState => ({ usedAt: -Infinity, inFlightSince: [], reportedBusy: false, freedAt: -Infinity });
 
 export class MemorySignals implements FleetSignals {
   private readonly models = new Map<string, ModelState>();
@@ -150,7 +152,8 @@ export class MemorySignals implements FleetSignals {
     const reportTrusted = m.slotsReportedAt !== undefined && now - m.slotsReportedAt < s.slotsTrustMs;
     return {
       inFlight: m.slots.reduce((n, slot) => n + slot.inFlightSince.length, 0),
-      slots: m.slots.map((slot) => ({ ...slot, foreignBusy: reportTrusted && slot.reportedBusy && slot.inFlightSince.length === 0 })),
+      // Busy in a report taken after the router's own last request there ended: another client's request.
+      slots: m.slots.map((slot) => ({ ...slot, foreignBusy: reportTrusted && slot.reportedBusy && slot.inFlightSince.length === 0 && m.slotsReportedAt! > slot.freedAt })),
       slotsKnown: m.slotsReportedAt !== undefined,
       residency,
       routerMode: h?.residency !== undefined,
@@ -204,6 +207,7 @@ export class MemorySignals implements FleetSignals {
     if (slot) {
       const sent = slot.inFlightSince.indexOf(f.startedAt);
       if (sent >= 0) slot.inFlightSince.splice(sent, 1);
+      slot.freedAt = now;
     }
     if (!f.ok) {
       // What the slot holds after a failure is unknown; a home that failed is no home.

@@ -188,3 +188,17 @@ describe("one request through the router, as the request path will drive it", ()
     expect(heldBlocks(router.signals, host.provider, other)).toBe(1); // the system prompt it shares with the answer's own prompt
   });
 });
+
+describe("another client's requests", () => {
+  it("a slot a report saw busy while the router's own request ran there is not another client's once that request ended", () => {
+    const s = new MemorySignals();
+    const chain = prefixChain("chat", chatBody("c1", 1));
+    s.recordSlots(A, "coder", [false], 0);
+    s.begin(A, "coder", 0, chain, 10);
+    s.recordSlots(A, "coder", [true], 20); // taken while the router's request was running
+    s.end({ host: A, model: "coder", slot: 0, startedAt: 10, ok: true, chain, predictedCachedTokens: 0 }, 30);
+    expect(s.view(A, "coder", 40).slots[0]!.foreignBusy).toBe(false);
+    s.recordSlots(A, "coder", [true], 50); // taken after it ended: someone else's
+    expect(s.view(A, "coder", 60).slots[0]!.foreignBusy).toBe(true);
+  });
+});
