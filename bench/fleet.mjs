@@ -18,6 +18,7 @@
 //
 // Writes bench/results/fleet-<stamp>.{md,json,svg} (+ .raw.json, every request, gitignored); --quick (CI) runs one
 // round of short blocks and writes .cache/bench-results/fleet-quick-latest.*.
+import { hasContent, sseData } from "./sse-client.mjs";
 import { appendFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -211,29 +212,20 @@ async function attempt(routerUrl, model, messages, maxTokens, session) {
     if (res.status !== 200) {
       a.failure = `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`;
     } else {
-      const decoder = new TextDecoder();
-      let pending = "";
       let done = false;
-      for await (const bytes of res.body) {
-        pending += decoder.decode(bytes, { stream: true });
-        let end;
-        while ((end = pending.indexOf("\n\n")) >= 0) {
-          const event = pending.slice(0, end);
-          pending = pending.slice(end + 2);
-          if (!event.startsWith("data: ")) continue;
-          if (event === "data: [DONE]") { done = true; continue; }
-          if (event.startsWith('data: {"error"')) { a.failure = `stream error: ${event.slice(6, 206)}`; continue; }
-          if (!contentSeen && event.includes('"content":"') && !event.includes('"content":""')) {
-            contentSeen = true;
-            a.firstContentAt = now();
-          }
-          if (event.includes('"timings"')) {
-            try {
-              const t = JSON.parse(event.slice(6)).timings;
-              a.cacheN = t.cache_n;
-              a.promptN = t.prompt_n;
-            } catch {}
-          }
+      for await (const data of sseData(res.body)) {
+        if (data === "[DONE]") { done = true; continue; }
+        if (data.startsWith('{"error"')) { a.failure = `stream error: ${data.slice(0, 200)}`; continue; }
+        if (!contentSeen && hasContent(data)) {
+          contentSeen = true;
+          a.firstContentAt = now();
+        }
+        if (data.includes('"timings"')) {
+          try {
+            const t = JSON.parse(data).timings;
+            a.cacheN = t.cache_n;
+            a.promptN = t.prompt_n;
+          } catch {}
         }
       }
       if (!done && !a.failure) a.failure = "stream ended without [DONE]";

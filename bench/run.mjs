@@ -17,6 +17,7 @@
 // Writes bench/results/<stamp>.md (the table) and <stamp>.json (figures, date, commit, machine, versions), plus the
 // per-request samples in <stamp>.raw.json (gitignored). --quick (CI: catches a broken bench) runs few requests and
 // writes .cache/bench-results/quick-latest.{md,json}. Installs llama-server and writes the model itself when missing.
+import { hasContent, sseData } from "./sse-client.mjs";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -51,7 +52,6 @@ const log = (...a) => console.error(`[bench ${((Date.now() - started) / 1000).to
 // Client
 
 const now = () => performance.now();
-const decoder = new TextDecoder();
 
 function chatBody(model, stream, extra = {}) {
   return JSON.stringify({ model, stream, max_tokens: TOKENS, ignore_eos: true, messages: [{ role: "user", content: "Write something." }], ...extra });
@@ -69,19 +69,11 @@ async function streamOnce(t, extraBody) {
     if (res.status !== 200) {
       failure = `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`;
     } else {
-      let pending = "";
-      for await (const bytes of res.body) {
-        pending += decoder.decode(bytes, { stream: true });
-        let end;
-        while ((end = pending.indexOf("\n\n")) >= 0) {
-          const event = pending.slice(0, end);
-          pending = pending.slice(end + 2);
-          if (!event.startsWith("data: ")) continue;
-          if (event === "data: [DONE]") { done = true; continue; }
-          chunks++;
-          if (event.startsWith('data: {"error"')) failure = `stream error: ${event.slice(6, 206)}`;
-          else if (Number.isNaN(ttft) && event.includes('"content":"') && !event.includes('"content":""')) ttft = now() - t0;
-        }
+      for await (const data of sseData(res.body)) {
+        if (data === "[DONE]") { done = true; continue; }
+        chunks++;
+        if (data.startsWith('{"error"')) failure = `stream error: ${data.slice(0, 200)}`;
+        else if (Number.isNaN(ttft) && hasContent(data)) ttft = now() - t0;
       }
       if (!done && !failure) failure = "stream ended without [DONE]";
     }

@@ -1,0 +1,20 @@
+// The benchmarks' SSE reader: the `data:` payload of each event of a response body, as the bytes arrive, so a
+// caller can time the first content event. No JSON parsing here: callers look at the text they care about.
+
+/** Yields each event's data (the text after `data: `); comments and other fields are skipped. */
+export async function* sseData(body) {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const bytes of body) {
+    pending += decoder.decode(bytes, { stream: true });
+    let end;
+    while ((end = pending.indexOf("\n\n")) >= 0) {
+      const event = pending.slice(0, end);
+      pending = pending.slice(end + 2);
+      if (event.startsWith("data: ")) yield event.slice(6);
+    }
+  }
+}
+
+/** An event that carries generated text (not the empty first delta). */
+export const hasContent = (data) => data.includes('"content":"') && !data.includes('"content":""');
