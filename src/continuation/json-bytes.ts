@@ -125,18 +125,20 @@ export function memberCut(bytes: Uint8Array, keyStart: number, end: number, to: 
 }
 
 /**
- * The `id` of each object directly inside the array that is the `content` member of a `logprobs` object, i.e. the
- * generated token of each entry (not the candidates in its `top_logprobs`), in order. Undefined on any other shape.
+ * The `logprobs` object at `from`, read in one pass: the `id` of each object directly inside its `content` array (the
+ * generated token of each entry, not the candidates in its `top_logprobs`) is appended to `into`. Returns the end
+ * (exclusive) of the object, or -1 on any other shape; {@link logprobCount} says how many ids it added.
  */
-export function logprobIds(bytes: Uint8Array, from: number, to: number, into: number[]): number | undefined {
+export function readLogprobs(bytes: Uint8Array, from: number, to: number, into: number[]): number {
   // Depth 1: the logprobs object; 2: its content array; 3: an entry; deeper: an entry's top_logprobs.
+  if (bytes[from] !== OPEN_BRACE) return -1;
   let depth = 0;
-  let found = 0;
+  logprobCount = 0;
   for (let i = from; i < to; i++) {
     const c = bytes[i];
     if (c === QUOTE) {
       const end = stringEnd(bytes, i, to);
-      if (end < 0) return undefined;
+      if (end < 0) return -1;
       if (depth === 3 && end - i === 4 && bytes[i + 1] === 0x69 && bytes[i + 2] === 0x64) {
         let j = end;
         while (isSpace(bytes[j])) j++;
@@ -144,14 +146,19 @@ export function logprobIds(bytes: Uint8Array, from: number, to: number, into: nu
           j++;
           while (isSpace(bytes[j])) j++;
           const id = readInt(bytes, j, to);
-          if (id === undefined || id < 0) return undefined;
+          if (id === undefined || id < 0) return -1;
           into.push(id);
-          found++;
+          logprobCount++;
         }
       }
       i = end - 1;
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
-    else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
+    else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      if (--depth === 0) return i + 1;
+    }
   }
-  return depth === 0 ? found : undefined;
+  return -1;
 }
+
+/** Set by {@link readLogprobs}: how many ids it read. */
+export let logprobCount = 0;

@@ -2,15 +2,16 @@
  * The first host's chat stream, relayed as it always is (whole events, `model` rewritten on bytes), while recording
  * what a continuation needs: the id of every generated token (`choices[0].logprobs.content[].id`, there because the
  * router asked for `n_probs: 1`) and the running token count (`timings.predicted_n`, there because it asked for
- * `timings_per_token`). Members the client did not ask for are cut out of each token event on bytes (json-bytes.ts);
- * no event is parsed, except the first (for its id and created) and the rare chunk whose token count shows ids it did
- * not report (docs/continuation-probe.md, condition 3: a character made of several tokens reports only its last).
+ * `timings_per_token`). Members the client did not ask for are cut out of each token event in the same pass as the
+ * model rewrite, and the events are copied once (json-bytes.ts); no event is parsed, except the first (for its id and
+ * created) and the rare chunk whose token count shows ids it did not report (docs/continuation-probe.md, condition 3:
+ * a character made of several tokens reports only its last).
  *
  * Capture stops (`blocked` says why) wherever a continuation would not be exact or safe: reasoning or a tool call in
- * the answer, a token event without ids or counts, a shape it does not know. The relay goes on unchanged.
+ * the answer, text without ids or counts, a shape it does not know. The relay goes on unchanged.
  */
-import { ModelRewriter } from "../stream/model-rewrite.js";
-import { findMember, intMember, keyBytes, logprobIds, memberCut, memberValueStart, QUOTE, stringEnd, valueEnd } from "./json-bytes.js";
+import { ModelRewriter, modelValueSpans } from "../stream/model-rewrite.js";
+import { findMember, intMember, keyBytes, logprobCount, memberCut, memberValueStart, QUOTE, readLogprobs, stringEnd, valueEnd } from "./json-bytes.js";
 
 const LOGPROBS = keyBytes("logprobs");
 const TIMINGS = keyBytes("timings");
@@ -21,9 +22,13 @@ const FINISH_REASON = keyBytes("finish_reason");
 const USAGE = keyBytes("usage");
 const REASONING = keyBytes("reasoning_content");
 const TOOL_CALLS = keyBytes("tool_calls");
+const CONTENT = keyBytes("content");
 const DONE = new TextEncoder().encode("data: [DONE]");
+const ERROR_EVENT = new TextEncoder().encode('data: {"error"');
 const LF = 0x0a;
 const LOWER_N = 0x6e;
+/** The largest `timings` object kept (llama-server's is ~250 bytes); a larger one is not kept, nor needed. */
+const TIMINGS_MAX = 2048;
 
 /** Past this many characters whose ids must be repaired, a break is not continued (each costs a /tokenize). */
 export const MAX_REPAIRS = 64;
@@ -54,7 +59,7 @@ export interface CaptureOptions {
   stripTimings: boolean;
 }
 
-export class TokenCapture {
+export class TokenCapture extends ModelRewriter {
   /** Generated token ids, in order, as reported (see `gaps` for those not reported). */
   readonly ids: number[] = [];
   readonly gaps: Gap[] = [];
@@ -63,104 +68,124 @@ export class TokenCapture {
   /** The prompt's size in tokens as the first host counted it (`cache_n + prompt_n`), once a token event came. */
   promptTokens?: number;
   cachedTokens?: number;
-  /** The `timings` object of the last token event (a copy), for the answer's final figures. */
-  lastTimings?: Uint8Array;
   identity?: ChunkIdentity;
   /** Set once the choice's finish chunk went out. */
   finishReason?: string;
   sawUsage = false;
   sawDone = false;
+  /** The host sent its own error event: that is its answer, not a break. */
+  sawError = false;
   /** Why this answer cannot be continued (capture stopped); undefined while it can. */
   blocked?: string;
-  readonly #rewriter: ModelRewriter;
-  readonly #options: CaptureOptions;
+  readonly #strip: { logprobs: boolean; timings: boolean };
+  /** The `timings` object of the last token event (copied into one buffer, never allocated per chunk). */
+  readonly #timings = new Uint8Array(TIMINGS_MAX);
+  #timingsLength = 0;
+  /** Per block: [start, end) byte ranges, each to be cut (`NO_VALUE`) or replaced by the model literal. */
+  readonly #edits: number[] = [];
 
   constructor(options: CaptureOptions) {
-    this.#options = options;
-    this.#rewriter = new ModelRewriter(options.model);
+    super(options.model);
+    this.#strip = { logprobs: options.stripLogprobs, timings: options.stripTimings };
   }
 
-  /** Feeds a chunk; returns the whole events it completed, rewritten and stripped. */
-  push(chunk: Uint8Array): Uint8Array {
-    const block = this.#rewriter.push(chunk);
-    return block.length ? this.#events(block) : block;
-  }
-
-  /** End of the host's body: a half-sent event is an error (stream/model-rewrite.ts). */
-  flush(): Uint8Array {
-    return this.#rewriter.flush();
+  /** The `timings` object of the last token event, parsed; undefined without one. */
+  lastTimings(): Record<string, unknown> | undefined {
+    if (!this.#timingsLength) return undefined;
+    try {
+      return JSON.parse(new TextDecoder().decode(this.#timings.subarray(0, this.#timingsLength))) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
   }
 
   #block(reason: string): void {
     this.blocked ??= reason;
   }
 
-  /** Each event of a block of whole events: recorded, and its cuts collected; then the block copied once without them. */
-  #events(block: Uint8Array): Uint8Array {
-    let cuts: number[] | undefined;
+  /** Each event of a block of whole events, recorded and edited; then the block copied once with every edit. */
+  protected override rewrite(block: Uint8Array): Uint8Array {
+    const edits = this.#edits;
+    edits.length = 0;
     for (let start = 0; start < block.length; ) {
       let end = block.indexOf(LF, start);
       while (end >= 0 && block[end + 1] !== LF) end = block.indexOf(LF, end + 1);
       end = end < 0 ? block.length : end + 2;
-      const eventCuts = this.#event(block, start, end);
-      if (eventCuts) (cuts ??= []).push(...eventCuts);
+      this.#event(block, start, end, edits);
       start = end;
     }
-    return cuts ? without(block, cuts) : block;
+    return edits.length ? spliced(block, edits, this.value) : block;
   }
 
-  /** One event in `block[from, to)`: what it says about the answer, and the byte ranges to cut from it. */
-  #event(block: Uint8Array, from: number, to: number): number[] | undefined {
+  /** One event in `block[from, to)`: what it says about the answer, and its edits (in order) appended to `edits`. */
+  #event(block: Uint8Array, from: number, to: number, edits: number[]): void {
+    const logprobs = findMember(block, LOGPROBS, from, to);
+    if (logprobs < 0) return this.#otherEvent(block, from, to, edits);
+    const logprobsValue = memberValueStart;
+    const at = this.ids.length;
+    const logprobsEnd = readLogprobs(block, logprobsValue, to, this.ids);
+    const reported = logprobCount;
+    if (logprobsEnd < 0) {
+      this.ids.length = at;
+      this.#block("an unreadable token event");
+      return modelEdits(block, from, to, edits);
+    }
+    const timings = findMember(block, TIMINGS, logprobsEnd, to);
+    const timingsValue = memberValueStart;
+    const timingsEnd = timings < 0 ? -1 : valueEnd(block, timingsValue, to);
+    if (this.blocked) this.ids.length = at;
+    else this.#token(block, from, to, logprobs, at, reported, timingsValue, timingsEnd);
+
+    // llama-server's order: ... "delta":{...},"logprobs":{...}}],"created",...,"model":...,"object":...,"timings":{...}}
+    const cutLogprobs = this.#strip.logprobs ? memberCut(block, logprobs, logprobsEnd, to) : undefined;
+    const cutTimings = this.#strip.timings && timingsEnd > 0 ? memberCut(block, timings, timingsEnd, to) : undefined;
+    let next = from;
+    for (const cut of [cutLogprobs, cutTimings]) {
+      if (!cut) continue;
+      modelEdits(block, next, cut[0], edits);
+      edits.push(cut[0], cut[1], NO_VALUE);
+      next = cut[1];
+    }
+    modelEdits(block, next, to, edits);
+  }
+
+  /** An event without `logprobs`: the role chunk, the finish, the usage chunk, [DONE], or the host's error. */
+  #otherEvent(block: Uint8Array, from: number, to: number, edits: number[]): void {
+    modelEdits(block, from, to, edits);
     if (startsWith(block, from, DONE)) {
       this.sawDone = true;
-      return undefined;
+      return;
+    }
+    if (startsWith(block, from, ERROR_EVENT)) {
+      this.sawError = true;
+      return;
     }
     if (!this.identity && !this.blocked) this.#identity(block, from, to);
     if (findMember(block, USAGE, from, to) >= 0) {
       this.sawUsage = true;
-      return undefined;
+      return;
     }
-    const finish = findMember(block, FINISH_REASON, from, to);
-    if (finish >= 0 && block[memberValueStart] === QUOTE) {
+    if (findMember(block, FINISH_REASON, from, to) >= 0 && block[memberValueStart] === QUOTE) {
       const end = stringEnd(block, memberValueStart, to);
       this.finishReason = end < 0 ? "stop" : new TextDecoder().decode(block.subarray(memberValueStart + 1, end - 1));
-      return undefined;
+      return;
     }
-    const logprobs = findMember(block, LOGPROBS, from, to);
-    if (logprobs < 0) {
-      if (findMember(block, TIMINGS, from, to) >= 0) this.#block("a token event without token ids");
-      return undefined;
-    }
-    const logprobsValue = memberValueStart;
-    const logprobsEnd = valueEnd(block, logprobsValue, to);
-    if (logprobsEnd < 0) return this.#block("an unreadable token event"), undefined;
-    const timings = findMember(block, TIMINGS, logprobsEnd, to);
-    const timingsValue = memberValueStart;
-    const timingsEnd = timings < 0 ? -1 : valueEnd(block, timingsValue, to);
-    if (!this.blocked) this.#token(block, from, to, logprobs, logprobsValue, logprobsEnd, timingsValue, timingsEnd);
-
-    const cuts: number[] = [];
-    if (this.#options.stripLogprobs) {
-      const cut = memberCut(block, logprobs, logprobsEnd, to);
-      if (!cut) return this.#block("an unreadable token event"), undefined;
-      cuts.push(...cut);
-    }
-    if (this.#options.stripTimings && timingsEnd > 0) {
-      const cut = memberCut(block, timings, timingsEnd, to);
-      if (!cut) return this.#block("an unreadable token event"), cuts;
-      cuts.push(...cut);
-    }
-    return cuts;
+    // Only the role chunk comes without ids; text without them (a host that ignored n_probs) cannot be continued.
+    if (hasText(block, CONTENT, from, to) || hasValue(block, REASONING, from, to) || hasValue(block, TOOL_CALLS, from, to)) this.#block("a token event without token ids");
   }
 
-  /** A token event: its ids and the running count; reasoning or a tool call end the capture. */
-  #token(block: Uint8Array, from: number, to: number, logprobs: number, logprobsValue: number, logprobsEnd: number, timingsValue: number, timingsEnd: number): void {
+  /** A token event: its ids (already appended at `at`) and the running count; reasoning or a tool call end the capture. */
+  #token(block: Uint8Array, from: number, to: number, logprobs: number, at: number, reported: number, timingsValue: number, timingsEnd: number): void {
+    const stop = (reason: string) => {
+      this.ids.length = at;
+      this.#block(reason);
+    };
     // The delta comes before `logprobs` in llama-server's chunks: only that part can say reasoning or a tool call.
-    if (hasValue(block, REASONING, from, logprobs)) return this.#block("the answer is in reasoning (its text is parsed by the host)");
-    if (hasValue(block, TOOL_CALLS, from, logprobs)) return this.#block("a tool call is in flight");
-    if (timingsEnd < 0) return this.#block("a token event without token counts");
+    if (hasValue(block, REASONING, from, logprobs)) return stop("the answer is in reasoning (its text is parsed by the host)");
+    if (hasValue(block, TOOL_CALLS, from, logprobs)) return stop("a tool call is in flight");
+    if (timingsEnd < 0) return stop("a token event without token counts");
     const predicted = intMember(block, PREDICTED_N, timingsValue, timingsEnd);
-    if (predicted === undefined) return this.#block("a token event without token counts");
+    if (predicted === undefined) return stop("a token event without token counts");
     if (this.promptTokens === undefined) {
       const computed = intMember(block, PROMPT_N, timingsValue, timingsEnd);
       const cached = intMember(block, CACHE_N, timingsValue, timingsEnd);
@@ -169,19 +194,18 @@ export class TokenCapture {
         this.cachedTokens = cached;
       }
     }
-    const at = this.ids.length;
-    const reported = logprobIds(block, logprobsValue, logprobsEnd, this.ids);
-    if (reported === undefined) return this.#block("an unreadable token event");
     const step = predicted - this.generated;
-    if (step < reported) return this.#block("more token ids than generated tokens");
+    if (step < reported) return stop("more token ids than generated tokens");
     if (step > reported) {
       const text = deltaContent(block, from, to);
-      if (text === undefined) return this.#block("a chunk whose missing token ids cannot be recovered");
-      if (this.gaps.length >= MAX_REPAIRS) return this.#block(`more than ${MAX_REPAIRS} characters made of several tokens`);
+      if (text === undefined) return stop("a chunk whose missing token ids cannot be recovered");
+      if (this.gaps.length >= MAX_REPAIRS) return stop(`more than ${MAX_REPAIRS} characters made of several tokens`);
       this.gaps.push({ at, reported, missing: step - reported, text });
     }
     this.generated = predicted;
-    this.lastTimings = block.slice(timingsValue, timingsEnd);
+    const length = timingsEnd - timingsValue;
+    this.#timingsLength = length <= TIMINGS_MAX ? length : 0;
+    if (this.#timingsLength) this.#timings.set(block.subarray(timingsValue, timingsEnd));
   }
 
   /** The first event's id, created and system_fingerprint, which every continued chunk repeats (parsed once). */
@@ -192,9 +216,47 @@ export class TokenCapture {
   }
 }
 
+/** Marks an edit that removes its range (the others are replaced by the model literal). */
+const NO_VALUE = 0;
+const MODEL_VALUE = 1;
+
+/** Appends the `model` values in `block[from, to)` as edits. */
+function modelEdits(block: Uint8Array, from: number, to: number, edits: number[]): void {
+  modelValueSpans(block, from, to, edits, MODEL_VALUE);
+}
+
+/** `bytes` with each edit `[start, end, kind]` (ascending, not overlapping) applied: one allocation, one copy. */
+function spliced(bytes: Uint8Array, edits: number[], model: Uint8Array): Uint8Array {
+  let size = bytes.length;
+  for (let i = 0; i < edits.length; i += 3) size += (edits[i + 2] === MODEL_VALUE ? model.length : 0) - (edits[i + 1]! - edits[i]!);
+  const out = new Uint8Array(size);
+  let from = 0;
+  let to = 0;
+  for (let i = 0; i < edits.length; i += 3) {
+    const start = edits[i]!;
+    to = copy(bytes, from, start, out, to);
+    if (edits[i + 2] === MODEL_VALUE) to = copy(model, 0, model.length, out, to);
+    from = edits[i + 1]!;
+  }
+  copy(bytes, from, bytes.length, out, to);
+  return out;
+}
+
+/** Copies `source[from, end)` into `out` at `at`; returns the end. A short run is copied by hand: cheaper than a subarray. */
+function copy(source: Uint8Array, from: number, end: number, out: Uint8Array, at: number): number {
+  if (end - from > 96) out.set(source.subarray(from, end), at);
+  else for (let i = from; i < end; i++) out[at + i - from] = source[i]!;
+  return at + end - from;
+}
+
 /** A member `key` in `[from, to)` whose value is not `null`. */
 function hasValue(block: Uint8Array, key: Uint8Array, from: number, to: number): boolean {
   return findMember(block, key, from, to) >= 0 && block[memberValueStart] !== LOWER_N;
+}
+
+/** A member `key` in `[from, to)` whose value is a non-empty string. */
+function hasText(block: Uint8Array, key: Uint8Array, from: number, to: number): boolean {
+  return findMember(block, key, from, to) >= 0 && block[memberValueStart] === QUOTE && block[memberValueStart + 1] !== QUOTE;
 }
 
 /** The event's JSON (its `data:` line), parsed; undefined when it is not one JSON object. Used once per stream and on gaps. */
@@ -218,21 +280,4 @@ function startsWith(bytes: Uint8Array, at: number, prefix: Uint8Array): boolean 
   if (bytes.length - at < prefix.length) return false;
   for (let k = 0; k < prefix.length; k++) if (bytes[at + k] !== prefix[k]) return false;
   return true;
-}
-
-/** `bytes` without the ranges `[cuts[0], cuts[1])`, `[cuts[2], cuts[3])`, ... (ascending, not overlapping): one copy. */
-function without(bytes: Uint8Array, cuts: number[]): Uint8Array {
-  if (!cuts.length) return bytes;
-  let size = bytes.length;
-  for (let i = 0; i < cuts.length; i += 2) size -= cuts[i + 1]! - cuts[i]!;
-  const out = new Uint8Array(size);
-  let from = 0;
-  let to = 0;
-  for (let i = 0; i < cuts.length; i += 2) {
-    out.set(bytes.subarray(from, cuts[i]!), to);
-    to += cuts[i]! - from;
-    from = cuts[i + 1]!;
-  }
-  out.set(bytes.subarray(from), to);
-  return out;
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { TokenCapture, type CaptureOptions } from "../../src/continuation/token-capture.js";
-import { findMember, logprobIds, memberCut, memberValueStart, keyBytes, readInt, valueEnd } from "../../src/continuation/json-bytes.js";
+import { findMember, logprobCount, memberCut, memberValueStart, keyBytes, readInt, readLogprobs, valueEnd } from "../../src/continuation/json-bytes.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -49,7 +49,7 @@ describe("token capture on the first host's stream", () => {
     expect(capture.ids).toEqual(generated);
     expect(capture).toMatchObject({ generated: 6, promptTokens: 26, cachedTokens: 25, finishReason: "length", sawUsage: true, sawDone: true, blocked: undefined, gaps: [] });
     expect(capture.identity).toEqual({ id: before[0].id, created: before[0].created, fingerprint: "b11669-Debian" });
-    expect(JSON.parse(dec.decode(capture.lastTimings))).toEqual(before.filter((e) => e.choices[0]?.logprobs).at(-1).timings);
+    expect(capture.lastTimings()).toEqual(before.filter((e) => e.choices[0]?.logprobs).at(-1).timings);
   });
 
   it("gives the same bytes and the same record however the network splits the stream (every cut point)", () => {
@@ -104,6 +104,12 @@ describe("token capture on the first host's stream", () => {
     const { capture, text } = run(enc.encode(sseHead() + event + "data: [DONE]\n\n"));
     expect(capture.blocked).toMatch(reason);
     expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
+  });
+
+  it("text without ids (a host that ignored n_probs, as the plain recorded stream) ends the capture", () => {
+    const { capture, text } = run(fixture("chat-stream.body"));
+    expect(capture.blocked).toMatch(/without token ids/);
+    expect(text).toBe(dec.decode(fixture("chat-stream.body")).replaceAll('"model":"tiny"', '"model":"p/tiny"'));
   });
 
   it("a first event without id and created ends the capture", () => {
@@ -167,11 +173,14 @@ describe("JSON on bytes", () => {
     expect(memberCut(only, o, valueEnd(only, memberValueStart, only.length), only.length)).toBeUndefined();
   });
 
-  it("logprob ids: the entries' ids, not their candidates'", () => {
-    const bytes = b('{"content":[{"id":5,"token":"\\"id\\":9","top_logprobs":[{"id":7}]},{"token":"x","id":6}]}');
+  it("logprob ids: the entries' ids, not their candidates', and the end of the object in the same pass", () => {
+    const text = '{"content":[{"id":5,"token":"\\"id\\":9}","top_logprobs":[{"id":7}]},{"token":"x","id":6}]}';
+    const bytes = b(text + ',"more":1}');
     const ids: number[] = [];
-    expect(logprobIds(bytes, 0, bytes.length, ids)).toBe(2);
-    expect(ids).toEqual([5, 6]);
+    expect(readLogprobs(bytes, 0, bytes.length, ids)).toBe(text.length);
+    expect([logprobCount, ids]).toEqual([2, [5, 6]]);
+    expect(readLogprobs(b('[1]'), 0, 3, ids)).toBe(-1);
+    expect(readLogprobs(b('{"content":[{"id":-1}]}'), 0, 22, ids)).toBe(-1);
   });
 });
 
