@@ -40,18 +40,20 @@ const PROMPT_APIS = new Map<string, PromptApi>([
  */
 export function forHost(raw: Record<string, unknown>, hostPath: string): HostBody {
   const api = PROMPT_APIS.get(hostPath);
-  return { ...hostBody(raw, raw.stream !== true && assemblerFor(hostPath) !== undefined), ...(api && { chain: prefixChain(api, raw) }) };
+  return { ...hostBody(raw, raw.stream !== true && assemblerFor(hostPath) !== undefined, hostPath), ...(api && { chain: prefixChain(api, raw) }) };
 }
 
 /** Resolves `model`, and forwards the body to the first candidate that answers. */
 export async function proxyInference(request: RouterRequest, env: Env, body: HostBody, model: string, options: ProxyOptions): Promise<Response> {
   if (options.purpose) request.log.purpose = options.purpose;
-  const { routes, ranking } = await candidatesFor(request, env, model, body.chain);
-  return forward(request, env, body, routes, ranking, options);
+  const { routes, ranking, continuation } = await candidatesFor(request, env, model, body.chain);
+  return forward(request, env, body, routes, ranking, options, continuation);
 }
 
-async function forward(request: RouterRequest, env: Env, body: HostBody, candidates: ModelRoute[], ranking: Ranking<ModelRoute>, options: ProxyOptions): Promise<Response> {
+async function forward(request: RouterRequest, env: Env, body: HostBody, candidates: ModelRoute[], ranking: Ranking<ModelRoute>, options: ProxyOptions, continuation = true): Promise<Response> {
   const { hostPath } = options;
+  // A stream that can be continued asks its host for token ids and counts (continuation/).
+  const plan = continuation ? body.continuation : undefined;
   // A replicas pool is where the fleet router chose; an ordered chain is tried in config order.
   const balanced = ranking.policy === "replicas" && candidates.length > 1;
   // Counted in flight from here until the answer has ended: the status page and the fleet router use it.
@@ -71,12 +73,15 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
       method: "POST",
       path: hostPath,
       clientHeaders: request.headers,
-      body: withModel(body, route.upstream),
+      body: withModel(body, route.upstream, plan?.hostFields),
       signal: request.signal,
     });
     request.log.ttfbMs = Date.now() - request.startedAt;
     activity.answered();
     if (!hostResponse.ok) throw await hostErrorToRouterError(route.provider.id, hostResponse);
-    return answer(request, route, hostResponse, { hostPath, activity, attempt, pooled: balanced, assembled: body.assembled, readByScript: options.readByScript ?? false });
+    return answer(request, route, hostResponse, {
+      hostPath, activity, attempt, pooled: balanced, assembled: body.assembled, readByScript: options.readByScript ?? false,
+      ...(plan && { continuation: { env, candidates, ranking, body, plan } }),
+    });
   }
 }
