@@ -25,6 +25,9 @@ import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { setTimeout as sleep } from "node:timers/promises";
 
+// `npm run bench -- continuation [--quick]`: mid-stream continuation on real hosts (bench/continuation.mjs, which exits).
+if (process.argv[2] === "continuation") await import("./continuation.mjs").then(() => new Promise(() => {}));
+
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 process.chdir(ROOT);
 const argv = process.argv.slice(2);

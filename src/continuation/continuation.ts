@@ -139,6 +139,9 @@ export class Continuation {
     const continuing = this.#continuing;
     if (!continuing) return;
     const timings = this.#reshaper?.hostTimings;
+    // The continuation host's prefill of the continued prompt: what the stall at the join is measured against.
+    const continued = this.#request.log.continued as { prefillMs?: number } | undefined;
+    if (continued && typeof timings?.prompt_ms === "number") continued.prefillMs = Math.round(timings.prompt_ms * 10) / 10;
     continuing.activity.end(timings ? { timings } : undefined);
     fleet.end(continuing.attempt, { ok, timings: parseTimings({ timings }) }, Date.now());
   }
