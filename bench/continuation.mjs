@@ -8,10 +8,11 @@
 // random number of content chunks (it is restarted before the next stream). Per stream: did it complete ([DONE], no
 // error event), were characters duplicated or missing at the join, is the transcript identical to the reference, and
 // how long the client waited at the join (the longest gap between two content chunks after the kill), against the
-// continuation host's prefill of the continued prompt (the router's log line, `continued.prefillMs`). Then runs with
-// a tool call in flight (two more hosts with a tool-aware template, bench/continuation-tools.jinja; the answer is a
-// prefilled `<tool_call>` whose arguments stream as tool_calls deltas), killed mid-arguments: each must end in a
-// valid tool call or in one clean error event.
+// continuation host's prefill of the continued prompt (the router's log line, `continued.prefillMs`). Then two more
+// hosts with a Qwen3-style template that opens `<think>` and renders tools (bench/continuation-template.jinja): streams
+// killed mid-reasoning (continued through the chat endpoint, verified), and runs with a tool call in flight (the
+// answer is a prefilled `<tool_call>` whose arguments stream as tool_calls deltas) killed mid-arguments: each must end
+// in a valid tool call or in one clean error event.
 //
 // Writes <out>/continuation-<stamp>.{md,json,svg} (default bench/results/; --quick: .cache/bench-results/
 // continuation-quick.*). Installs llama-server and writes the model when missing. Method: docs/continuation-probe.md.
@@ -27,10 +28,11 @@ process.chdir(ROOT);
 const argv = process.argv.slice(2).filter((a) => a !== "continuation");
 const QUICK = argv.includes("--quick");
 const option = (name, fallback) => (argv.indexOf(name) >= 0 ? argv[argv.indexOf(name) + 1] : fallback);
-const STREAMS = Number(option("--streams", QUICK ? 8 : 100));
-const TOOL_RUNS = QUICK ? 3 : 20;
+const STREAMS = Number(option("--streams", QUICK ? 6 : 100));
+const TOOL_RUNS = QUICK ? 2 : 20;
+const REASONING_STREAMS = QUICK ? 2 : 20;
 const OUT_DIR = resolve(option("--out", QUICK ? ".cache/bench-results" : "bench/results"));
-const TOKENS = QUICK ? 96 : 160;
+const TOKENS = QUICK ? 64 : 160;
 const PROMPTS = [
   "Write a short story about a lighthouse.",
   "Explain how a router picks a host.",
@@ -42,7 +44,7 @@ const PROMPTS = [
   "Why is the sky blue?",
   "Tell me about the history of tea.",
   "Plan a weekend in the mountains.",
-].slice(0, QUICK ? 4 : 10);
+].slice(0, QUICK ? 3 : 10);
 const WORK = resolve(".cache/bench-continuation");
 const CLIENT_KEY = "bench-continuation-key-5d1f";
 const LAUNCHER = join(process.env.LLAMA_SERVER_DIR ?? resolve(".cache/llama-server"), "bin", "llama-server");
@@ -211,6 +213,8 @@ async function stream(router, body, id, onChunk = () => {}) {
   const errors = [];
   const finishes = [];
   const times = [];
+  const chunks = [];
+  const tokenIds = [];
   const ids = new Set();
   for await (const bytes of res.body) {
     pending += decoder.decode(bytes, { stream: true });
@@ -231,9 +235,11 @@ async function stream(router, body, id, onChunk = () => {}) {
       ids.add(data.id);
       const choice = data.choices?.[0];
       if (choice?.finish_reason) finishes.push(choice.finish_reason);
-      const piece = choice?.delta?.content ?? "";
+      const piece = choice?.delta?.content ?? choice?.delta?.reasoning_content ?? "";
       const toolArgs = (choice?.delta?.tool_calls ?? []).map((c) => c.function?.arguments ?? "").join("");
       if (piece || toolArgs) {
+        for (const p of choice?.logprobs?.content ?? []) tokenIds.push(p.id);
+        chunks.push(piece);
         text += piece;
         args += toolArgs;
         times.push(performance.now() - t0);
@@ -241,7 +247,44 @@ async function stream(router, body, id, onChunk = () => {}) {
       }
     }
   }
-  return { route, status: 200, text, args, done, errors, finishes, times, ids: [...ids] };
+  return { route, status: 200, text, args, done, errors, finishes, times, chunks, tokenIds, ids: [...ids] };
+}
+
+/**
+ * The join, judged without the model's rounding: what the host itself continues from the reference's own first
+ * `atToken` ids (BOS + template + ids, `/completion`, no cache, as the router asks) is the exact continuation; the
+ * killed stream's text after the first host's part must be exactly that. A stream whose first host part already left
+ * the reference cannot be judged this way (counted as such). Adds `join` to each run: exact, shifted (characters
+ * duplicated or missing), differs, or unjudged.
+ */
+async function joinOracle(runs, reference, hostUrl, request) {
+  const post = async (path, body) => (await fetch(`${hostUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).json();
+  for (const run of runs) {
+    const at = run.continued?.atToken;
+    const prompt = PROMPTS[run.prompt];
+    const ref = reference.get(prompt);
+    const sent = at === undefined ? undefined : ref.chunks.slice(0, at).join("");
+    if (at === undefined) {
+      run.join = "not continued";
+      continue;
+    }
+    if (run.identical) {
+      run.join = "exact"; // the whole transcript is the uninterrupted answer
+      continue;
+    }
+    if (ref.tokenIds.length !== ref.chunks.length || !run.text.startsWith(sent)) {
+      run.join = "unjudged";
+      continue;
+    }
+    const got = run.text.slice(sent.length);
+    const body = request(prompt);
+    const template = (await post("/apply-template", body)).prompt;
+    const ids = (await post("/tokenize", { content: template, add_special: true })).tokens;
+    const oracle = await post("/completion", { prompt: [...ids, ...ref.tokenIds.slice(0, at)], n_predict: TOKENS - at, temperature: 0, ignore_eos: true, cache_prompt: false });
+    const verdict = compare(oracle.content, got);
+    run.join = verdict.identical ? "exact" : verdict.at === 0 && (verdict.duplicated || verdict.missing) ? "shifted" : "differs";
+    if (!verdict.identical) Object.assign(run, { oracle: oracle.content, joinAt: verdict.at });
+  }
 }
 
 /** Where `got` leaves `ref`, and whether that is the reference shifted (characters duplicated or missing at a join). */
@@ -265,7 +308,7 @@ async function main() {
   mkdirSync(WORK, { recursive: true });
   ensureLlamaServer();
   const model = ensureModel();
-  const tools = ["--jinja", "--chat-template-file", resolve("bench/continuation-tools.jinja")];
+  const tools = ["--jinja", "--chat-template-file", resolve("bench/continuation-template.jinja")];
   const [pa, pb, pc, pd, routerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const hosts = { a: host("a", pa, model), b: host("b", pb, model), c: host("c", pc, model, tools), d: host("d", pd, model, tools) };
   const stateDir = join(WORK, "state");
@@ -280,45 +323,65 @@ async function main() {
   await Promise.all([hosts.a.start(), hosts.b.start(), waitHealthy(router, routerProc.child)]);
   log(`ready: router ${router}, pool a ${hosts.a.url} + b ${hosts.b.url}; ${STREAMS} streams of ${TOKENS} tokens, ${PROMPTS.length} prompts`);
 
-  const request = (prompt) => ({ model: "pool", messages: [{ role: "user", content: prompt }], stream: true, max_tokens: TOKENS, temperature: 0, ignore_eos: true });
+  // No prompt cache: every answer is computed from a cold prefill, so the first host's part of a killed stream is the
+  // reference's, token for token (a reused cache gives other rounding, and random weights have near-ties).
+  const request = (prompt) => ({ model: "pool", messages: [{ role: "user", content: prompt }], stream: true, max_tokens: TOKENS, temperature: 0, ignore_eos: true, cache_prompt: false });
   const reference = new Map();
   for (const [i, prompt] of PROMPTS.entries()) {
-    const r = await stream(router, request(prompt), `ref-${i}`);
+    // The reference carries its token ids (the client's own logprobs, which the router keeps), for the join oracle.
+    const r = await stream(router, { ...request(prompt), logprobs: true, top_logprobs: 1 }, `ref-${i}`);
     if (!r.done || r.errors.length) throw new Error(`reference ${i} did not complete: ${JSON.stringify(r).slice(0, 300)}`);
     reference.set(prompt, r);
   }
   log("references done");
 
-  const runs = [];
-  for (let i = 0; i < STREAMS; i++) {
-    const prompt = PROMPTS[i % PROMPTS.length];
-    const ref = reference.get(prompt);
-    const killAt = 1 + Math.floor(random() * (ref.times.length - 2));
-    let killed;
-    const id = `cont-${i}`;
-    const r = await stream(router, request(prompt), id, (count, route) => {
-      if (count !== killAt || killed) return;
-      killed = hosts[route.split("/")[0]];
-      killed?.kill();
-    });
-    // The join, seen by the client: the longest wait between two content chunks from the kill on.
-    const gaps = r.times.slice(killAt - 1).map((t, k, all) => (k ? t - all[k - 1] : 0));
-    const stallMs = Math.max(0, ...gaps);
-    runs.push({ i, prompt: i % PROMPTS.length, killAt, killed: killed?.name, completed: r.done && r.errors.length === 0 && r.finishes.length === 1, oneId: r.ids.length === 1, errors: r.errors.map((e) => e.code ?? e.message), ...compare(ref.text, r.text), stallMs });
-    if (killed) await killed.stop().then(() => killed.start());
-    if ((i + 1) % 10 === 0 || QUICK) log(`stream ${i + 1}/${STREAMS}: ${runs.at(-1).completed ? "completed" : "NOT completed"}${runs.at(-1).identical ? ", identical" : ""}`);
-  }
-  const lines = routerLines(routerProc.logFile);
-  for (const run of runs) {
-    const line = lines.get(`cont-${run.i}`);
-    run.continued = line?.continued;
-    run.notContinued = line?.notContinued;
-    run.prefillMs = line?.continued?.prefillMs;
+  /** `count` streams, each killed after a random number of chunks; compared with the references; hosts restarted. */
+  async function killedStreams(kind, count, request, references) {
+    const runs = [];
+    for (let i = 0; i < count; i++) {
+      const prompt = PROMPTS[i % PROMPTS.length];
+      const ref = references.get(prompt);
+      const killAt = 1 + Math.floor(random() * (ref.times.length - 2));
+      let killed;
+      const r = await stream(router, request(prompt), `${kind}-${i}`, (n, route) => {
+        if (n !== killAt || killed) return;
+        killed = hosts[route.split("/")[0]];
+        killed?.kill();
+      });
+      // The join, seen by the client: the longest wait between two content chunks from the kill on.
+      const gaps = r.times.slice(killAt - 1).map((t, k, all) => (k ? t - all[k - 1] : 0));
+      const stallMs = Math.max(0, ...gaps);
+      const verdict = compare(ref.text, r.text);
+      // A transcript that differs is kept whole, with the reference, to be looked at.
+      const texts = verdict.identical ? {} : { text: r.text, reference: ref.text };
+      runs.push({ i, prompt: i % PROMPTS.length, killAt, killed: killed?.name, completed: r.done && r.errors.length === 0 && r.finishes.length === 1, oneId: r.ids.length === 1, errors: r.errors.map((e) => e.code ?? e.message), ...verdict, stallMs, ...texts, chunkTexts: verdict.identical ? undefined : r.chunks, referenceChunks: verdict.identical ? undefined : ref.chunks });
+      if (killed) await killed.stop().then(() => killed.start());
+      if ((i + 1) % 10 === 0 || QUICK) log(`${kind} ${i + 1}/${count}: ${runs.at(-1).completed ? "completed" : "NOT completed"}${runs.at(-1).identical ? ", identical" : ""}`);
+    }
+    const lines = routerLines(routerProc.logFile);
+    for (const run of runs) {
+      const line = lines.get(`${kind}-${run.i}`);
+      run.continued = line?.continued;
+      run.notContinued = line?.notContinued;
+      run.prefillMs = line?.continued?.prefillMs;
+    }
+    return runs;
   }
 
-  // Tool calls in flight: the pool of hosts with the tool-aware template.
+  const runs = await killedStreams("cont", STREAMS, request, reference);
+  await joinOracle(runs, reference, hosts.a.url, request);
+
+  // The pool of hosts whose chat format parses the output: reasoning, then tool calls in flight.
   await Promise.all([hosts.a.stop(), hosts.b.stop()]);
   await Promise.all([hosts.c.start(), hosts.d.start()]);
+  const thinking = (prompt) => ({ ...request(prompt), model: "tools" });
+  const reasoningReference = new Map();
+  for (const [i, prompt] of PROMPTS.entries()) {
+    const r = await stream(router, thinking(prompt), `reasoning-ref-${i}`);
+    if (!r.done || r.errors.length) throw new Error(`reasoning reference ${i} did not complete: ${JSON.stringify(r).slice(0, 300)}`);
+    reasoningReference.set(prompt, r);
+  }
+  const reasoningRuns = await killedStreams("reasoning", REASONING_STREAMS, thinking, reasoningReference);
   const toolRequest = {
     model: "tools",
     stream: true,
@@ -350,16 +413,17 @@ async function main() {
   for (const run of toolRuns) run.notContinued = toolLines.get(`tool-${run.i}`)?.notContinued;
 
   await stopAll();
-  write(runs, toolRuns, model);
+  write(runs, reasoningRuns, toolRuns, model);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Report
 
-function write(runs, toolRuns, model) {
+function write(runs, reasoningRuns, toolRuns, model) {
   const pct = (n, d) => (d ? `${((100 * n) / d).toFixed(1)}%` : "–");
   const completed = runs.filter((r) => r.completed).length;
-  const joinDefects = runs.filter((r) => r.duplicated || r.missing);
+  const joinDefects = runs.filter((r) => r.join !== "exact" && r.join !== "not continued");
+  const judged = runs.filter((r) => r.join === "exact" || r.join === "shifted" || r.join === "differs");
   const identical = runs.filter((r) => r.identical).length;
   const withPrefill = runs.filter((r) => r.completed && typeof r.prefillMs === "number");
   const stallOk = withPrefill.filter((r) => r.stallMs <= r.prefillMs + 1000).length;
@@ -389,16 +453,19 @@ function write(runs, toolRuns, model) {
     "| figure | result | target | |",
     "|---|---|---|---|",
     `| streams completed (one finish, [DONE], no error event) | ${completed}/${runs.length} (${pct(completed, runs.length)}) | 100% | ${met(completed === runs.length)} |`,
-    `| duplicated or missing characters at the join | ${joinDefects.length} streams | 0 | ${met(joinDefects.length === 0)} |`,
+    `| duplicated or missing characters at the join (the continuation vs the host's own /completion from the reference's ids) | ${joinDefects.length} streams (exact ${judged.filter((r) => r.join === "exact").length}/${runs.length}` +
+      `${runs.some((r) => r.join === "unjudged") ? `, unjudged ${runs.filter((r) => r.join === "unjudged").length}` : ""}) | 0 | ${met(joinDefects.length === 0)} |`,
     `| transcripts identical to the uninterrupted reference | ${identical}/${runs.length} (${pct(identical, runs.length)}) | ≥ 90% | ${met(identical >= 0.9 * runs.length)} |`,
     `| stall at the join ≤ the continuation's prefill + 1 s | ${stallOk}/${withPrefill.length}; stall p50 ${median(stalls).toFixed(0)} ms, p95 ${p95(stalls).toFixed(0)} ms, max ${stalls.at(-1)?.toFixed(0)} ms; prefill p50 ${median(withPrefill.map((r) => r.prefillMs).sort((x, y) => x - y))} ms | every stream | ${met(withPrefill.length > 0 && stallOk === withPrefill.length)} |`,
+    `| reasoning streams (a Qwen3-style template: every delta is reasoning_content), continued through the chat endpoint: completed / identical / join defects | ${reasoningRuns.filter((r) => r.completed).length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.identical).length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.duplicated || r.missing).length} | – | |`,
     `| tool call in flight at the kill: a valid tool call or one clean error event | ${toolOk}/${inFlight.length} (${toolRuns.length - inFlight.length} of ${toolRuns.length} runs ended before the kill) | 100% | ${met(inFlight.length > 0 && toolOk === inFlight.length)} |`,
     "",
     `One id and one created in every stream: ${runs.filter((r) => r.oneId).length}/${runs.length}. Continued on the other member: ` +
       `${runs.filter((r) => r.continued?.to && r.continued.to !== r.continued.from).length}; not continued: ${runs.filter((r) => r.notContinued).length}` +
       `${runs.some((r) => r.notContinued) ? ` (${[...new Set(runs.filter((r) => r.notContinued).map((r) => r.notContinued))].join("; ")})` : ""}.`,
-    ...(runs.some((r) => !r.identical && !r.duplicated && !r.missing)
-      ? [`Transcripts that differ without a join defect (a different but whole continuation): ${runs.filter((r) => !r.identical && !r.duplicated && !r.missing).map((r) => `#${r.i} (kill after chunk ${r.killAt}, first difference at character ${r.at}, join at token ${r.continued?.atToken ?? "?"})`).join(", ")}.`]
+    ...(runs.some((r) => !r.identical)
+      ? [`Transcripts that differ from the reference: ${runs.filter((r) => !r.identical).map((r) => `#${r.i} (join at token ${r.continued?.atToken ?? "?"}, first difference at character ${r.at}, join ${r.join})`).join(", ")}. ` +
+          "A join judged exact whose transcript still differs is the model's rounding: the continuation host prefills the generated tokens as one batch, the reference decoded them one by one, and with random weights two candidates are often within rounding of each other."]
       : []),
     "",
     `Stall: the longest wait between two content chunks from the kill on, as the client saw it; prefill: \`timings.prompt_ms\` of the continuation host for the continued prompt (router log, \`continued.prefillMs\`). Chart: continuation-${QUICK ? "quick" : "<stamp>"}.svg (stall per stream against the kill point).`,
@@ -406,7 +473,7 @@ function write(runs, toolRuns, model) {
   mkdirSync(OUT_DIR, { recursive: true });
   const stamp = QUICK ? "continuation-quick" : `continuation-${date.slice(0, 16).replace(/[-:]/g, "").replace("T", "-")}`;
   writeFileSync(join(OUT_DIR, `${stamp}.md`), md + "\n");
-  writeFileSync(join(OUT_DIR, `${stamp}.json`), JSON.stringify({ date, commit, quick: QUICK, tokens: TOKENS, model: MODEL_ARGS, runs, toolRuns }, null, 2) + "\n");
+  writeFileSync(join(OUT_DIR, `${stamp}.json`), JSON.stringify({ date, commit, quick: QUICK, tokens: TOKENS, model: MODEL_ARGS, runs, reasoningRuns, toolRuns }, null, 2) + "\n");
   writeFileSync(join(OUT_DIR, `${stamp}.svg`), chart(runs));
   console.log(md);
   log(`wrote ${join(OUT_DIR, stamp)}.{md,json,svg}`);

@@ -18,9 +18,9 @@ import { fleet, parseTimings, type Attempt, type Ranking } from "../routing/inde
 import { upstreamError } from "../errors.js";
 import { hostRequestStarted, type HostRequestActivity } from "../upstream/activity.js";
 import { healthyFirst, markFailed, markHealthy } from "../upstream/recent-failures.js";
-import { completionBody, hostCalls, otherHost, promptIds, repairedIds } from "./host-calls.js";
+import { completionBody, hostCalls, notExact, otherHost, promptIds, repairedIds } from "./host-calls.js";
 import type { ContinuationPlan } from "./plan.js";
-import { CompletionReshaper, type AnswerSoFar } from "./reshape.js";
+import { ChatChunkReshaper, CompletionReshaper, type AnswerSoFar } from "./reshape.js";
 import { TokenCapture } from "./token-capture.js";
 
 /**
@@ -68,7 +68,7 @@ export class Continuation {
   readonly #setup: ContinuationSetup;
   readonly #first: FirstAttempt;
   readonly #capture: TokenCapture;
-  #reshaper?: CompletionReshaper;
+  #reshaper?: CompletionReshaper | ChatChunkReshaper;
   #continuing?: ContinuingAttempt;
   #resumed = false;
 
@@ -76,7 +76,7 @@ export class Continuation {
     this.#request = request;
     this.#setup = setup;
     this.#first = first;
-    this.#capture = new TokenCapture({ model: first.route.id, stripLogprobs: setup.plan.stripLogprobs, stripTimings: setup.plan.stripTimings });
+    this.#capture = new TokenCapture({ model: first.route.id, stripLogprobs: setup.plan.stripLogprobs, stripTimings: setup.plan.stripTimings, keepText: setup.plan.hasTools });
   }
 
   /** The relay's transform: the first host's events (captured and stripped), then the continuation's (reshaped). */
@@ -119,7 +119,13 @@ export class Continuation {
       const sameHost = route === this.#first.route;
       for (;;) {
         try {
-          const body = await this.#continueOn(route, signal, sameHost ? sameHostUntil : undefined);
+          const until = sameHost ? sameHostUntil : undefined;
+          if (capture.mode === "chat") {
+            const body = await this.#continueChatOn(route, signal, until);
+            this.#reshaper = new ChatChunkReshaper(this.#soFar(), onFirstText);
+            return body;
+          }
+          const body = await this.#continueOn(route, signal, until);
           this.#reshaper = new CompletionReshaper(this.#soFar(), onFirstText);
           return body;
         } catch (err) {
@@ -156,35 +162,90 @@ export class Continuation {
     return [...healthyFirst(ranked.order.map((e) => e.route)), first];
   }
 
+  /** Plain text: `/completion` from BOS + template ids + generated ids, exact by construction (probe, technique (b)). */
   async #continueOn(route: ModelRoute, signal: AbortSignal, until: number | undefined): Promise<ReadableStream<Uint8Array>> {
-    const { env, body, plan, ranking } = this.#setup;
+    const { env, body, plan } = this.#setup;
     const capture = this.#capture;
-    const activity = hostRequestStarted(route.provider);
-    const attempt = fleet.begin(ranking, route, Date.now());
-    try {
-      const prepareMs = until === undefined ? PREPARE_MS : Math.max(1, Math.min(PREPARE_MS, until - Date.now()));
-      const prepare = hostCalls(this.#request, env, route, signal, prepareMs);
+    return this.#attemptOn(route, async (attempt) => {
+      const prepare = hostCalls(this.#request, env, route, signal, prepareMs(until));
       const [prompt, generated] = await Promise.all([
         promptIds(prepare, withModel(body, route.upstream), route.upstream),
         repairedIds(prepare, capture.ids, capture.gaps, route.upstream),
       ]);
-      // The same prompt, counted the same: the same model file and template (what `replicas` promises).
-      if (capture.promptTokens !== undefined && prompt.length !== capture.promptTokens) {
-        throw otherHost(`provider "${route.provider.id}" renders the prompt as ${prompt.length} tokens, the first host as ${capture.promptTokens}`);
-      }
+      this.#samePrompt(route, prompt);
       const nPredict = plan.maxTokens === undefined ? -1 : plan.maxTokens - capture.generated;
       const request = completionBody({ model: route.upstream, sampling: plan.sampling, prompt: [...prompt, ...generated], nPredict, probs: plan.clientProbs, timings: !plan.stripTimings });
-      const response = await hostCalls(this.#request, env, route, signal).stream("/completion", request);
-      activity.answered();
-      markHealthy(route.provider);
-      this.#continuing = { route, activity, attempt };
-      return response.body ?? streamOf(new Uint8Array(0));
+      return attempt(() => hostCalls(this.#request, env, route, signal).stream("/completion", request));
+    });
+  }
+
+  /**
+   * One try on `route`, counted in flight and by the fleet router from its first call; `run` prepares the request
+   * and passes the call that streams the answer to `attempt`. A failure ends the bookkeeping and marks a host failure.
+   */
+  async #attemptOn(route: ModelRoute, run: (attempt: (call: () => Promise<Response>) => Promise<ReadableStream<Uint8Array>>) => Promise<ReadableStream<Uint8Array>>): Promise<ReadableStream<Uint8Array>> {
+    const activity = hostRequestStarted(route.provider);
+    const attempt = fleet.begin(this.#setup.ranking, route, Date.now());
+    try {
+      return await run(async (call) => {
+        const response = await call();
+        activity.answered();
+        markHealthy(route.provider);
+        this.#continuing = { route, activity, attempt };
+        return response.body ?? streamOf(new Uint8Array(0));
+      });
     } catch (err) {
       activity.end();
       fleet.end(attempt, { ok: false }, Date.now());
       if (err instanceof RouterError && err.failover) markFailed(route.provider);
       throw err;
     }
+  }
+
+  /** The same prompt, counted the same: the same model file and template (what `replicas` promises). */
+  #samePrompt(route: ModelRoute, prompt: readonly number[]): void {
+    const expected = this.#capture.promptTokens;
+    if (expected !== undefined && prompt.length !== expected) {
+      throw otherHost(`provider "${route.provider.id}" renders the prompt as ${prompt.length} tokens, the first host as ${expected}`);
+    }
+  }
+
+  /**
+   * A parsed chat format (reasoning, tools): the host's chat endpoint continues the answer so far, given back as the
+   * final assistant message with `continue_final_message`, so that its own parser goes on from where the first
+   * host's was (reasoning stays reasoning, a tool call comes back as one). Text is not tokens, so this is done only
+   * when the host renders that conversation as exactly the first host's prompt ids plus the generated ids; otherwise
+   * the answer would go on from another state (docs/continuation-probe.md, technique (a)), and it is not continued.
+   */
+  async #continueChatOn(route: ModelRoute, signal: AbortSignal, until: number | undefined): Promise<ReadableStream<Uint8Array>> {
+    const { env, body, plan } = this.#setup;
+    const capture = this.#capture;
+    return this.#attemptOn(route, async (attempt) => {
+      const prepare = hostCalls(this.#request, env, route, signal, prepareMs(until));
+      const original = withModel(body, route.upstream);
+      const client = JSON.parse(new TextDecoder().decode(concat(original))) as Record<string, unknown> & { messages: unknown[] };
+      const request: Record<string, unknown> = { ...client };
+      if (capture.generated > 0) {
+        const { reasoning, content } = capture.sentText();
+        request.messages = [...client.messages, { role: "assistant", content, ...(reasoning && { reasoning_content: reasoning }) }];
+        request.continue_final_message = content ? "content" : "reasoning_content";
+        request.add_generation_prompt = false;
+      }
+      for (const limit of ["max_tokens", "max_completion_tokens", "n_predict"]) {
+        if (typeof client[limit] === "number" && plan.maxTokens !== undefined) request[limit] = plan.maxTokens - capture.generated;
+      }
+      const text = JSON.stringify(request);
+      const [prompt, continued, generated] = await Promise.all([
+        promptIds(prepare, original, route.upstream),
+        capture.generated > 0 ? promptIds(prepare, text, route.upstream) : Promise.resolve(undefined),
+        repairedIds(prepare, capture.ids, capture.gaps, route.upstream),
+      ]);
+      this.#samePrompt(route, prompt);
+      if (continued && !sameIds(continued, prompt, generated)) {
+        throw notExact(`provider "${route.provider.id}" renders the answer so far as other tokens than the first host generated`);
+      }
+      return attempt(() => hostCalls(this.#request, env, route, signal).stream("/v1/chat/completions", text));
+    });
   }
 
   /** The first host's attempt is over (its stream broke): counted as failed, and the host as failed recently. */
@@ -218,6 +279,26 @@ export class Continuation {
     this.#request.log.notContinued = why;
     return undefined;
   }
+}
+
+const prepareMs = (until: number | undefined) => (until === undefined ? PREPARE_MS : Math.max(1, Math.min(PREPARE_MS, until - Date.now())));
+
+/** `ids` is exactly `prompt` followed by `generated`. */
+function sameIds(ids: readonly number[], prompt: readonly number[], generated: readonly number[]): boolean {
+  if (ids.length !== prompt.length + generated.length) return false;
+  for (let i = 0; i < prompt.length; i++) if (ids[i] !== prompt[i]) return false;
+  for (let i = 0; i < generated.length; i++) if (ids[prompt.length + i] !== generated[i]) return false;
+  return true;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {

@@ -45,7 +45,7 @@ export function hostCalls(request: RouterRequest, env: Env, route: ModelRoute, s
  * (the same parser and template as `/v1/chat/completions`), then `/tokenize` with `add_special` (BOS: a prompt of ids
  * gets none from llama-server, probe condition 1). `body` is the client's body as a host gets it, `model` first.
  */
-export async function promptIds(host: HostCalls, body: Uint8Array[], model: string): Promise<number[]> {
+export async function promptIds(host: HostCalls, body: string | Uint8Array[], model: string): Promise<number[]> {
   const { prompt } = await host.json("/apply-template", body);
   if (typeof prompt !== "string") throw badUpstream("/apply-template answered without a prompt");
   return tokensOf(await host.json("/tokenize", JSON.stringify({ model, content: prompt, add_special: true })));

@@ -17,6 +17,11 @@ export interface ContinuationPlan {
   readonly maxTokens?: number;
   /** The client asked for logprobs with this many candidates (they stay in its stream, and the continuation's). */
   readonly clientProbs?: number;
+  /**
+   * The request has tools: its output is parsed by the host (a tool call must come back as one), so a break in its
+   * text is continued through the host's chat endpoint, never as plain text (continuation.ts).
+   */
+  readonly hasTools: boolean;
   /** The stream ends with a usage chunk (the client asked, or the router assembles the answer). */
   readonly includeUsage: boolean;
   /** The client's fields that `/completion` understands alike (sampling, stop, seed, ...), as JSON members without braces. */
@@ -41,9 +46,11 @@ const TOKEN_LIMITS = ["n_predict", "max_completion_tokens", "max_tokens"] as con
 /** The plan for a body sent to `hostPath`, or undefined when its answer must not be continued. */
 export function continuationPlan(raw: Record<string, unknown>, hostPath: string, assembled: boolean): ContinuationPlan | undefined {
   if (hostPath !== "/v1/chat/completions" || (raw.stream !== true && !assembled)) return undefined;
-  // A grammar (json_schema, response_format, tools) restarts from its root on another host: never exact (probe, 7).
+  // A grammar (json_schema, response_format) restarts from its root on another host: never exact (probe, 7). Tools
+  // bring only a lazy grammar that has not started while the answer is text (a break in a tool call is not continued).
   if (present(raw.grammar) || present(raw.json_schema) || present(raw.functions)) return undefined;
-  if (Array.isArray(raw.tools) ? raw.tools.length > 0 : present(raw.tools)) return undefined;
+  const hasTools = Array.isArray(raw.tools) && raw.tools.length > 0;
+  if (!hasTools && present(raw.tools) && !Array.isArray(raw.tools)) return undefined;
   const format = raw.response_format as { type?: unknown } | null | undefined;
   if (present(format) && format?.type !== "text") return undefined;
   if ((present(raw.n) && raw.n !== 1) || (present(raw.n_cmpl) && raw.n_cmpl !== 1)) return undefined;
@@ -71,6 +78,7 @@ export function continuationPlan(raw: Record<string, unknown>, hostPath: string,
     stripTimings: !clientTimings,
     maxTokens,
     clientProbs,
+    hasTools,
     includeUsage: assembled || (raw.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
     sampling,
   };

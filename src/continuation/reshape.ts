@@ -145,29 +145,104 @@ export class CompletionReshaper {
     return { completion_tokens: completion, prompt_tokens: prompt, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: this.#soFar.cachedTokens ?? 0 } };
   }
 
-  /**
-   * The answer's timings: the prompt side is the first host's (it read the client's prompt), the generation side adds
-   * both hosts' tokens and time. Undefined when neither host sent any.
-   */
   #timings(): Json | undefined {
-    const first = this.#soFar.timings;
-    const host = this.#hostTimings;
-    if (!first) return host;
-    if (!host) return first;
-    const n = Number(first.predicted_n ?? 0) + Number(host.predicted_n ?? 0);
-    const ms = Number(first.predicted_ms ?? 0) + Number(host.predicted_ms ?? 0);
-    return {
-      cache_n: first.cache_n,
-      prompt_n: first.prompt_n,
-      prompt_ms: first.prompt_ms,
-      prompt_per_token_ms: first.prompt_per_token_ms,
-      prompt_per_second: first.prompt_per_second,
-      predicted_n: n,
-      predicted_ms: ms,
-      predicted_per_token_ms: n > 0 ? ms / n : 0,
-      predicted_per_second: ms > 0 ? (n * 1000) / ms : 0,
-    };
+    return combinedTimings(this.#soFar.timings, this.#hostTimings);
   }
 }
 
 const frame = (chunk: Json) => `data: ${JSON.stringify(chunk)}\n\n`;
+
+/**
+ * The answer's timings: the prompt side is the first host's (it read the client's prompt), the generation side adds
+ * both hosts' tokens and time. Undefined when neither host sent any.
+ */
+function combinedTimings(first: Json | undefined, host: Json | undefined): Json | undefined {
+  if (!first) return host;
+  if (!host) return first;
+  const n = Number(first.predicted_n ?? 0) + Number(host.predicted_n ?? 0);
+  const ms = Number(first.predicted_ms ?? 0) + Number(host.predicted_ms ?? 0);
+  return {
+    cache_n: first.cache_n,
+    prompt_n: first.prompt_n,
+    prompt_ms: first.prompt_ms,
+    prompt_per_token_ms: first.prompt_per_token_ms,
+    prompt_per_second: first.prompt_per_second,
+    predicted_n: n,
+    predicted_ms: ms,
+    predicted_per_token_ms: n > 0 ? ms / n : 0,
+    predicted_per_second: ms > 0 ? (n * 1000) / ms : 0,
+  };
+}
+
+/**
+ * The continuation host's chat stream (continued with `continue_final_message`, the parsed formats: reasoning, tools),
+ * made the client's: its role chunk dropped (the client had one), the first host's id and created, usage counted as
+ * one answer, the answer's timings. Everything else (deltas, a tool call, the finish, [DONE]) is the host's own, as
+ * its chat format parsed it.
+ */
+export class ChatChunkReshaper {
+  readonly #decoder = new SseDecoder();
+  readonly #soFar: AnswerSoFar;
+  readonly #onFirstText: () => void;
+  #hostTimings?: Json;
+  #texted = false;
+  #done = false;
+
+  constructor(soFar: AnswerSoFar, onFirstText: () => void = () => {}) {
+    this.#soFar = soFar;
+    this.#onFirstText = onFirstText;
+  }
+
+  get hostTimings(): Json | undefined {
+    return this.#hostTimings;
+  }
+
+  push(chunk: Uint8Array): Uint8Array {
+    const out: string[] = [];
+    for (const { data } of this.#decoder.push(chunk)) {
+      if (this.#done) continue;
+      if (data === "[DONE]") {
+        this.#done = true;
+        out.push("data: [DONE]\n\n");
+        continue;
+      }
+      let event: Json;
+      try {
+        event = JSON.parse(data) as Json;
+      } catch {
+        throw upstreamError("the continuation host sent a malformed stream event", "upstream_stream_broken");
+      }
+      if (event.error) {
+        const e = event.error as Json;
+        throw new RouterError(502, typeof e.message === "string" ? e.message : "the continuation host reported an error", typeof e.type === "string" ? e.type : "upstream_error", null);
+      }
+      const choice = event.choices?.[0];
+      const delta = choice?.delta ?? {};
+      if (typeof delta.role === "string" && !delta.content && !delta.reasoning_content && !delta.tool_calls && !choice.finish_reason) continue;
+      event.id = this.#soFar.identity.id;
+      event.created = this.#soFar.identity.created;
+      event.model = this.#soFar.model;
+      if (event.timings) {
+        this.#hostTimings = event.timings as Json;
+        event.timings = combinedTimings(this.#soFar.timings, this.#hostTimings);
+      }
+      if (event.usage) {
+        const completion = this.#soFar.generated + Number(event.usage.completion_tokens ?? 0);
+        const prompt = this.#soFar.promptTokens ?? Number(event.usage.prompt_tokens ?? 0) - this.#soFar.generated;
+        event.usage = { ...event.usage, completion_tokens: completion, prompt_tokens: prompt, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: this.#soFar.cachedTokens ?? 0 } };
+      }
+      out.push(frame(event));
+    }
+    if (out.length && !this.#texted) {
+      this.#texted = true;
+      this.#onFirstText();
+    }
+    return out.length ? encoder.encode(out.join("")) : EMPTY;
+  }
+
+  flush(): Uint8Array {
+    this.#decoder.flush();
+    if (!this.#done) throw upstreamError("the continuation host's stream ended before the answer was complete", "upstream_stream_broken");
+    return EMPTY;
+  }
+}

@@ -57,7 +57,15 @@ export interface CaptureOptions {
   stripLogprobs: boolean;
   /** The router asked for `timings_per_token`: cut `timings` from token events. */
   stripTimings: boolean;
+  /**
+   * Also keep the text sent (content and reasoning): a continuation through the host's chat endpoint replays it. Text
+   * is kept anyway once the answer turns out to be reasoning (its chat format parses the output).
+   */
+  keepText: boolean;
 }
+
+/** How the answer can go on: `/completion` from the ids (plain text), or the host's chat endpoint (parsed formats). */
+export type CaptureMode = "completion" | "chat";
 
 export class TokenCapture extends ModelRewriter {
   /** Generated token ids, in order, as reported (see `gaps` for those not reported). */
@@ -77,6 +85,11 @@ export class TokenCapture extends ModelRewriter {
   sawError = false;
   /** Why this answer cannot be continued (capture stopped); undefined while it can. */
   blocked?: string;
+  /** `chat` once text is kept (the request has tools, or the answer is reasoning). */
+  mode: CaptureMode;
+  /** The text sent, as the bytes inside its JSON string literals (escapes kept): reasoning, then content. */
+  readonly #reasoning = new ByteList();
+  readonly #content = new ByteList();
   readonly #strip: { logprobs: boolean; timings: boolean };
   /** The `timings` object of the last token event (copied into one buffer, never allocated per chunk). */
   readonly #timings = new Uint8Array(TIMINGS_MAX);
@@ -87,6 +100,12 @@ export class TokenCapture extends ModelRewriter {
   constructor(options: CaptureOptions) {
     super(options.model);
     this.#strip = { logprobs: options.stripLogprobs, timings: options.stripTimings };
+    this.mode = options.keepText ? "chat" : "completion";
+  }
+
+  /** The reasoning and the content sent so far (kept in `chat` mode), decoded once. */
+  sentText(): { reasoning: string; content: string } {
+    return { reasoning: this.#reasoning.decodeJsonString(), content: this.#content.decodeJsonString() };
   }
 
   /** The `timings` object of the last token event, parsed; undefined without one. */
@@ -181,8 +200,16 @@ export class TokenCapture extends ModelRewriter {
       this.#block(reason);
     };
     // The delta comes before `logprobs` in llama-server's chunks: only that part can say reasoning or a tool call.
-    if (hasValue(block, REASONING, from, logprobs)) return stop("the answer is in reasoning (its text is parsed by the host)");
     if (hasValue(block, TOOL_CALLS, from, logprobs)) return stop("a tool call is in flight");
+    const reasoning = findMember(block, REASONING, from, logprobs) >= 0 && block[memberValueStart] === QUOTE;
+    if (reasoning) {
+      // Reasoning is parsed out of the output by the host: only its chat endpoint can continue it (continuation.ts).
+      if (this.mode === "completion" && this.generated > 0) return stop("reasoning after text that was continued as plain text");
+      this.mode = "chat";
+      if (!this.#keep(this.#reasoning, block, memberValueStart, logprobs)) return stop("an unreadable token event");
+    } else if (this.mode === "chat" && findMember(block, CONTENT, from, logprobs) >= 0 && block[memberValueStart] === QUOTE) {
+      if (!this.#keep(this.#content, block, memberValueStart, logprobs)) return stop("an unreadable token event");
+    }
     if (timingsEnd < 0) return stop("a token event without token counts");
     const predicted = intMember(block, PREDICTED_N, timingsValue, timingsEnd);
     if (predicted === undefined) return stop("a token event without token counts");
@@ -206,6 +233,14 @@ export class TokenCapture extends ModelRewriter {
     const length = timingsEnd - timingsValue;
     this.#timingsLength = length <= TIMINGS_MAX ? length : 0;
     if (this.#timingsLength) this.#timings.set(block.subarray(timingsValue, timingsEnd));
+  }
+
+  /** Appends the inside of the string literal at `at` (its quotes dropped, escapes kept) to `text`. */
+  #keep(text: ByteList, block: Uint8Array, at: number, to: number): boolean {
+    const end = stringEnd(block, at, to);
+    if (end < 0) return false;
+    text.push(block, at + 1, end - 1);
+    return true;
   }
 
   /** The first event's id, created and system_fingerprint, which every continued chunk repeats (parsed once). */
@@ -272,8 +307,31 @@ function dataOf(block: Uint8Array, from: number, to: number): unknown {
 }
 
 function deltaContent(block: Uint8Array, from: number, to: number): string | undefined {
-  const content = (dataOf(block, from, to) as { choices?: { delta?: { content?: unknown } }[] } | undefined)?.choices?.[0]?.delta?.content;
-  return typeof content === "string" && content.length > 0 ? content : undefined;
+  const delta = (dataOf(block, from, to) as { choices?: { delta?: { content?: unknown; reasoning_content?: unknown } }[] } | undefined)?.choices?.[0]?.delta;
+  const text = delta?.content ?? delta?.reasoning_content;
+  return typeof text === "string" && text.length > 0 ? text : undefined;
+}
+
+/** Bytes appended piece by piece into one growing buffer (doubling), read once at the end. */
+class ByteList {
+  #bytes = new Uint8Array(0);
+  #length = 0;
+
+  push(source: Uint8Array, from: number, to: number): void {
+    const need = this.#length + (to - from);
+    if (need > this.#bytes.length) {
+      const grown = new Uint8Array(Math.max(need, this.#bytes.length * 2, 256));
+      grown.set(this.#bytes.subarray(0, this.#length));
+      this.#bytes = grown;
+    }
+    this.#bytes.set(source.subarray(from, to), this.#length);
+    this.#length = need;
+  }
+
+  /** The bytes read as the inside of one JSON string literal (the pieces' escapes joined are one valid literal). */
+  decodeJsonString(): string {
+    return this.#length ? (JSON.parse(`"${new TextDecoder().decode(this.#bytes.subarray(0, this.#length))}"`) as string) : "";
+  }
 }
 
 function startsWith(bytes: Uint8Array, at: number, prefix: Uint8Array): boolean {

@@ -221,17 +221,16 @@ describe("where a continuation would not be exact or safe, the stream ends as be
     expect(callsTo("/completion")).toHaveLength(0);
   });
 
-  it("a request with tools is not continued (a tool call would turn into text): one error event, never a malformed tool call", async () => {
-    const toolEvents = [
-      IDS_EVENTS[0]!,
-      'data: {"choices":[{"finish_reason":null,"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\\"city\\": \\"Par"}}]}}],"created":1,"id":"chatcmpl-1","model":"tiny","object":"chat.completion.chunk"}\n\n',
-    ];
-    hosts = breakingPool(() => hostStream(toolEvents, { after: 2, kind: "reset" }));
+  it("a break inside a tool call's arguments is not continued (never a malformed tool call): one error event", async () => {
+    const toolEvent = 'data: {"choices":[{"finish_reason":null,"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\\"city\\": \\"Par"}}]},"logprobs":{"content":[{"id":5,"token":"Par","bytes":[80,97,114],"logprob":-1,"top_logprobs":[]}]}}],"created":1,"id":"chatcmpl-1","model":"tiny","object":"chat.completion.chunk","timings":{"cache_n":0,"prompt_n":26,"predicted_n":9}}\n\n';
+    hosts = breakingPool(() => hostStream([IDS_EVENTS[0]!, toolEvent], { after: 2, kind: "reset" }));
     const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }];
     const text = await (await call("/v1/chat/completions", { json: { model: "pool", messages: MESSAGES, stream: true, tools } })).text();
     expectOneErrorEvent(text);
-    expect(callsTo("/v1/chat/completions")[0]!.json()).not.toHaveProperty("n_probs");
+    // The arguments that arrived are passed on as they were, never closed or completed by the router.
+    expect(parsed(text).map((e) => e.choices?.[0]?.delta?.tool_calls?.[0]?.function?.arguments).filter(Boolean)).toEqual(['{"city": "Par']);
     expect(callsTo("/completion")).toHaveLength(0);
+    expect(callsTo("/v1/chat/completions")).toHaveLength(1);
   });
 
   it("a break inside a tool call's arguments (the host streams tool_calls) is not continued", async () => {
@@ -246,15 +245,15 @@ describe("where a continuation would not be exact or safe, the stream ends as be
     expect(callsTo("/completion")).toHaveLength(0);
   });
 
-  it("a break in reasoning (text the host parses) is not continued", async () => {
-    const reasoning = sseEvents(FIXTURES.chatStreamIdsReasoning);
-    hosts = breakingPool(() => hostStream(reasoning, { after: 3, kind: "reset" }));
+  it("reasoning the next host would render as other tokens (a template that trims it) is not continued", async () => {
+    hosts = reasoningPool({ renders: [9, 9, 9] });
     let text = "";
     const lines = await captureLogLines(async () => {
-      text = await (await call("/v1/chat/completions", { json: { model: "pool", messages: MESSAGES, stream: true } })).text();
+      text = await (await call("/v1/chat/completions", { json: { model: "pool", messages: MESSAGES, stream: true, max_tokens: 4 } })).text();
     });
     expectOneErrorEvent(text);
-    expect(lines[0]!.notContinued).toMatch(/reasoning/);
+    expect(lines[0]!.notContinued).toMatch(/renders the answer so far as other tokens than the first host generated/);
+    expect(callsTo("/v1/chat/completions")).toHaveLength(1);
   });
 
   it.each([
@@ -351,6 +350,102 @@ describe("where a continuation would not be exact or safe, the stream ends as be
     expect(text.endsWith("\n\n")).toBe(true);
     expect(text.match(/event: error/g)).toHaveLength(1);
     expect(callsTo("/v1/messages")[0]!.json()).not.toHaveProperty("n_probs");
+  });
+});
+
+/** The reasoning template's prompt, its ids (as many as the recorded stream's prompt), and its answer so far. */
+const R_EVENTS = sseEvents(FIXTURES.chatStreamIdsReasoning);
+const R_TOKENS = R_EVENTS.filter((e) => e.includes('"logprobs"')).map((e) => JSON.parse(e.slice(6)));
+const R_PROMPT = "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n<think>\n";
+const R_PROMPT_IDS = Array.from({ length: R_TOKENS[0].timings.cache_n + R_TOKENS[0].timings.prompt_n }, (_, i) => 1000 + i);
+const R_IDS = R_TOKENS.map((t) => t.choices[0].logprobs.content[0].id as number);
+const R_TEXT = R_TOKENS.map((t) => t.choices[0].delta.reasoning_content as string);
+
+/**
+ * Hosts whose chat format parses reasoning: the first breaks after 3 reasoning tokens; the next renders the answer so
+ * far (continue_final_message) as the prompt plus `renders` (the generated ids when exact), then streams the rest.
+ */
+function reasoningPool({ renders = R_IDS.slice(0, 3), chunks }: { renders?: number[]; chunks?: string[] } = {}) {
+  const continued = chunks ?? [
+    R_EVENTS[0]!.replace(R_TOKENS[0].id, "chatcmpl-other").replace(String(R_TOKENS[0].created), "1700000000"),
+    R_EVENTS[4]!.replace(R_TOKENS[0].id, "chatcmpl-other").replace(/,"logprobs":\{.*?\]\}\]\}/, "").replace(/,"timings":\{[^}]*\}/, ""),
+    'data: {"choices":[{"finish_reason":"length","index":0,"delta":{}}],"created":1700000000,"id":"chatcmpl-other","model":"tiny","object":"chat.completion.chunk","timings":{"cache_n":0,"prompt_n":62,"prompt_ms":5,"predicted_n":1,"predicted_ms":2}}\n\n',
+    "data: [DONE]\n\n",
+  ];
+  const handlers = (origin: string): Record<string, HostHandler> => ({
+    [`${origin}/v1/chat/completions`]: (_req, body) => (JSON.parse(body).continue_final_message ? hostStream(continued) : hostStream(R_EVENTS, { after: 4, kind: "reset" })),
+    [`${origin}/apply-template`]: (_req, body) => {
+      const request = JSON.parse(body);
+      const last = request.messages.at(-1);
+      return hostJson({ prompt: request.continue_final_message ? R_PROMPT + last.reasoning_content + last.content : R_PROMPT });
+    },
+    [`${origin}/tokenize`]: (_req, body) => {
+      const { content } = JSON.parse(body);
+      return hostJson({ tokens: content === R_PROMPT ? R_PROMPT_IDS : [...R_PROMPT_IDS, ...renders] });
+    },
+  });
+  return fakeHosts({ ...handlers(a), ...handlers(b) });
+}
+
+describe("a parsed chat format (reasoning, tools) is continued through the next host's chat endpoint, verified", () => {
+  beforeEach(() => usePool());
+
+  it("a break in reasoning: the next host continues the reasoning from the same token state; the client reads one answer", async () => {
+    hosts = reasoningPool();
+    let text = "";
+    const lines = await captureLogLines(async () => {
+      text = await (await call("/v1/chat/completions", { json: { model: "pool", messages: MESSAGES, stream: true, max_tokens: 4, stream_options: { include_usage: true } } })).text();
+    });
+    const events = parsed(text);
+    expect(new Set(events.map((e) => e.id))).toEqual(new Set([R_TOKENS[0].id]));
+    expect(new Set(events.map((e) => e.created))).toEqual(new Set([R_TOKENS[0].created]));
+    expect(events.filter((e) => e.choices?.[0]?.delta?.role)).toHaveLength(1);
+    expect(events.map((e) => e.choices?.[0]?.delta?.reasoning_content ?? "").join("")).toBe(R_TEXT.join(""));
+    expect(events.filter((e) => e.choices?.[0]?.finish_reason)).toHaveLength(1);
+    expect(dataOf(text).at(-1)).toBe("[DONE]");
+    expect(text).not.toContain('"logprobs"');
+    const continuation = callsTo("/v1/chat/completions").map((c) => c.json()).find((body) => body.continue_final_message)!;
+    expect(continuation).toMatchObject({
+      model: "tiny",
+      messages: [...MESSAGES, { role: "assistant", content: "", reasoning_content: R_TEXT.slice(0, 3).join("") }],
+      continue_final_message: "reasoning_content",
+      add_generation_prompt: false,
+      max_tokens: 1,
+      stream: true,
+    });
+    expect(continuation).not.toHaveProperty("n_probs");
+    expect(lines[0]).toMatchObject({ outcome: "complete", continued: { atToken: 3 } });
+  });
+
+  it("a request with tools whose stream breaks in its text is continued the same way (a later tool call would be parsed)", async () => {
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }];
+    const sent = TOKENS.slice(0, 3).map((t) => t.choices[0].delta.content).join("");
+    const ids = TOKENS.slice(0, 3).map((t) => t.choices[0].logprobs.content[0].id);
+    const continued = [
+      IDS_EVENTS[0]!,
+      'data: {"choices":[{"finish_reason":null,"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\\"city\\":\\"Paris\\"}"}}]}}],"created":1,"id":"chatcmpl-x","model":"tiny","object":"chat.completion.chunk"}\n\n',
+      'data: {"choices":[{"finish_reason":"tool_calls","index":0,"delta":{}}],"created":1,"id":"chatcmpl-x","model":"tiny","object":"chat.completion.chunk"}\n\n',
+      "data: [DONE]\n\n",
+    ];
+    const handlers = (origin: string): Record<string, HostHandler> => ({
+      [`${origin}/v1/chat/completions`]: (_req, body) => (JSON.parse(body).continue_final_message ? hostStream(continued) : brokenAfter(3)()),
+      [`${origin}/apply-template`]: (_req, body) => hostJson({ prompt: JSON.parse(body).continue_final_message ? PROMPT + sent : PROMPT }),
+      [`${origin}/tokenize`]: (_req, body) => hostJson({ tokens: JSON.parse(body).content === PROMPT ? PROMPT_IDS : [...PROMPT_IDS, ...ids] }),
+    });
+    hosts = fakeHosts({ ...handlers(a), ...handlers(b) });
+    const text = await (await call("/v1/chat/completions", { json: { model: "pool", messages: MESSAGES, stream: true, tools } })).text();
+    const events = parsed(text);
+    expect(contentOf(text)).toBe(sent);
+    expect(events.find((e) => e.choices?.[0]?.delta?.tool_calls)?.choices[0].delta.tool_calls[0].function).toEqual({ name: "get_weather", arguments: '{"city":"Paris"}' });
+    expect(events.filter((e) => e.choices?.[0]?.finish_reason).map((e) => e.choices[0].finish_reason)).toEqual(["tool_calls"]);
+    expect(new Set(events.map((e) => e.id))).toEqual(new Set([TOKENS[0].id]));
+    expect(callsTo("/v1/chat/completions")[0]!.json()).toMatchObject({ n_probs: 1, timings_per_token: true, tools });
+    expect(callsTo("/v1/chat/completions").map((c) => c.json()).find((body) => body.continue_final_message)).toMatchObject({
+      messages: [...MESSAGES, { role: "assistant", content: sent }],
+      continue_final_message: "content",
+      tools,
+    });
+    expect(callsTo("/completion")).toHaveLength(0);
   });
 });
 
