@@ -39,8 +39,8 @@ function run({ TokenCapture, ModelRewriter }) {
   const plain = tokens.map((e) => e.replace(/,"logprobs":\{.*?\]\}\]\}/, "").replace(/,"timings":\{[^}]*\}/, ""));
   const cases = [
     ["rewrite (today)", () => new ModelRewriter("a/tiny"), plain],
-    ["capture + strip", () => new TokenCapture({ model: "a/tiny", stripLogprobs: true, stripTimings: true }), tokens],
-    ["capture, kept", () => new TokenCapture({ model: "a/tiny", stripLogprobs: false, stripTimings: false }), tokens],
+    ["capture + strip", () => new TokenCapture({ model: "a/tiny", stripLogprobs: true, stripTimings: true, keepText: false }), tokens],
+    ["capture, kept", () => new TokenCapture({ model: "a/tiny", stripLogprobs: false, stripTimings: false, keepText: false }), tokens],
   ];
   console.log(`| per chunk | host bytes/chunk | ns/chunk (median of ${BATCHES} batches of ${CHUNKS / BATCHES}) |`);
   console.log("|---|--:|--:|");

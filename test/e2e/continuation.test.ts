@@ -29,8 +29,8 @@ async function servedVersion(version: number): Promise<void> {
 
 beforeAll(async () => {
   const slow = await ensureModel("slow", { embd: 768, layers: 8, seed: 4 });
-  const [k1, k2] = await Promise.all(["k1", "k2"].map((name) => startLlamaServer({ model: slow, alias: "slow", ctx: 4096, parallel: 1, logFile: `${stateDir}/host-${name}.log` })));
-  Object.assign(hosts, { k1, k2 });
+  for (const name of ["k1", "k2"]) hosts[name] = await startLlamaServer({ model: slow, alias: "slow", ctx: 4096, parallel: 1, logFile: `${stateDir}/host-${name}.log` });
+  const { k1, k2 } = hosts;
   const provider = (id: string, url: string) => ({ id, label: `Continuation host ${id}`, baseUrl: url, discover: false, models: [{ id: "slow" }] });
   pushConfig({
     ...original,
@@ -42,9 +42,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  pushConfig(original, stateDir);
-  await servedVersion(original.version);
-  await Promise.all(Object.values(hosts).map((h) => h.stop()));
+  try {
+    pushConfig(original, stateDir);
+    await servedVersion(original.version);
+  } finally {
+    await Promise.all(Object.values(hosts).map((h) => h.stop()));
+  }
 });
 
 /** A streamed answer as the SDK gives it, the serving host killed after `killAfter` content chunks (0: never). */

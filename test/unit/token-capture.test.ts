@@ -8,7 +8,7 @@ import { findMember, logprobCount, memberCut, memberValueStart, keyBytes, readIn
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const fixture = (name: string) => new Uint8Array(readFileSync(`test/fixtures/llama-server/${name}`));
-const STRIP: CaptureOptions = { model: "p/tiny", stripLogprobs: true, stripTimings: true };
+const STRIP: CaptureOptions = { model: "p/tiny", stripLogprobs: true, stripTimings: true, keepText: false };
 
 function run(bytes: Uint8Array, options: CaptureOptions = STRIP, cuts: number[] = []) {
   const capture = new TokenCapture(options);
@@ -65,7 +65,7 @@ describe("token capture on the first host's stream", () => {
 
   it("leaves the client's own logprobs and timings in place, and still records the ids", () => {
     const input = fixture("chat-stream-ids.body");
-    const { capture, text } = run(input, { model: "p/tiny", stripLogprobs: false, stripTimings: false });
+    const { capture, text } = run(input, { model: "p/tiny", stripLogprobs: false, stripTimings: false, keepText: false });
     expect(text).toBe(dec.decode(input).replaceAll('"model":"tiny"', '"model":"p/tiny"'));
     expect(capture.ids).toHaveLength(6);
     expect(capture.blocked).toBeUndefined();
@@ -80,11 +80,33 @@ describe("token capture on the first host's stream", () => {
     expect(text).toContain('"delta":{"content":"é"}}]');
   });
 
-  it("reasoning ends the capture (its text is parsed by the host), while the stream is still stripped", () => {
+  it("reasoning (text the host parses) turns the capture to chat mode and keeps the text sent, while the stream is still stripped", () => {
     const { capture, text } = run(fixture("chat-stream-ids-reasoning.body"));
-    expect(capture.blocked).toMatch(/reasoning/);
+    expect(capture).toMatchObject({ blocked: undefined, mode: "chat", generated: 4, ids: [289, 361, 321, 300] });
+    expect(capture.sentText()).toEqual({ reasoning: "3on hell'", content: "" });
     expect(text).toContain('"delta":{"reasoning_content":"3"}}]');
     expect(text).not.toContain('"logprobs"');
+  });
+
+  it("keepText (a request with tools) keeps the content sent, escapes and multi-byte characters included, however it is split", () => {
+    const events = [
+      sseHead(),
+      ...['a\\"b', "\\n", "é"].map(
+        (piece, i) => `data: {"choices":[{"finish_reason":null,"index":0,"delta":{"content":"${piece}"},"logprobs":{"content":[{"id":${10 + i}}]}}],"id":"x","model":"tiny","timings":{"cache_n":0,"prompt_n":3,"predicted_n":${i + 1}}}\n\n`,
+      ),
+    ].join("");
+    const bytes = enc.encode(events);
+    for (const cuts of [[], [17, 18, 200, 201], [bytes.length - 3]]) {
+      const { capture } = run(bytes, { ...STRIP, keepText: true }, cuts);
+      expect(capture.mode).toBe("chat");
+      expect(capture.sentText()).toEqual({ reasoning: "", content: 'a"b\né' });
+    }
+  });
+
+  it("reasoning after text that was captured for /completion ends the capture", () => {
+    const token = (delta: string, n: number) => `data: {"choices":[{"finish_reason":null,"index":0,"delta":{${delta}},"logprobs":{"content":[{"id":${n}}]}}],"id":"x","timings":{"cache_n":0,"prompt_n":3,"predicted_n":${n}}}\n\n`;
+    const { capture } = run(enc.encode(sseHead() + token('"content":"a"', 1) + token('"reasoning_content":"b"', 2)));
+    expect(capture.blocked).toMatch(/reasoning after text/);
   });
 
   it("a tool call in flight ends the capture", () => {
