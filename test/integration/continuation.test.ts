@@ -505,7 +505,11 @@ describe("a client that leaves", () => {
       const dec = new TextDecoder();
       let seen = "";
       // The first host sent "l", " in", "5"; the continuation's first chunk is "5" again: wait for the second one.
-      while ((seen.match(/"content":"5"/g) ?? []).length < 2) seen += dec.decode((await reader.read()).value);
+      while ((seen.match(/"content":"5"/g) ?? []).length < 2) {
+        const { done, value } = await reader.read();
+        if (done) throw new Error(`the stream ended before the continuation: ${seen}`);
+        seen += dec.decode(value);
+      }
       client.abort();
       await cancelled;
     });
