@@ -11,24 +11,23 @@
  * the answer, text without ids or counts, a shape it does not know. The relay goes on unchanged.
  */
 import { ModelRewriter, modelValueSpans } from "../stream/model-rewrite.js";
-import { findMember, intMember, keyBytes, logprobCount, memberCut, memberValueStart, QUOTE, readLogprobs, stringEnd, valueEnd } from "./json-bytes.js";
+import { findMember, intMember, keyBytes, lastFlatObjectEnd, logprobCount, memberCut, memberValueStart, QUOTE, readLogprobs, stringEnd, type Key } from "./json-bytes.js";
 
-const LOGPROBS = keyBytes("logprobs");
-const TIMINGS = keyBytes("timings");
-const PREDICTED_N = keyBytes("predicted_n");
-const PROMPT_N = keyBytes("prompt_n");
-const CACHE_N = keyBytes("cache_n");
-const FINISH_REASON = keyBytes("finish_reason");
-const USAGE = keyBytes("usage");
-const REASONING = keyBytes("reasoning_content");
-const TOOL_CALLS = keyBytes("tool_calls");
-const CONTENT = keyBytes("content");
+// Anchors: letters rare around each member in llama-server's chunks (json-bytes.ts, Key).
+const LOGPROBS = keyBytes("logprobs", "b");
+const TIMINGS = keyBytes("timings", "g");
+const PREDICTED_N = keyBytes("predicted_n", "d");
+const PROMPT_N = keyBytes("prompt_n", "_");
+const CACHE_N = keyBytes("cache_n", "_");
+const FINISH_REASON = keyBytes("finish_reason", "_");
+const USAGE = keyBytes("usage", "g");
+const REASONING = keyBytes("reasoning_content", "_");
+const TOOL_CALLS = keyBytes("tool_calls", "_");
+const CONTENT = keyBytes("content", "c");
 const DONE = new TextEncoder().encode("data: [DONE]");
 const ERROR_EVENT = new TextEncoder().encode('data: {"error"');
 const LF = 0x0a;
 const LOWER_N = 0x6e;
-/** The largest `timings` object kept (llama-server's is ~250 bytes); a larger one is not kept, nor needed. */
-const TIMINGS_MAX = 2048;
 
 /** Past this many characters whose ids must be repaired, a break is not continued (each costs a /tokenize). */
 export const MAX_REPAIRS = 64;
@@ -91,9 +90,11 @@ export class TokenCapture extends ModelRewriter {
   readonly #reasoning = new ByteList();
   readonly #content = new ByteList();
   readonly #strip: { logprobs: boolean; timings: boolean };
-  /** The `timings` object of the last token event (copied into one buffer, never allocated per chunk). */
-  readonly #timings = new Uint8Array(TIMINGS_MAX);
-  #timingsLength = 0;
+  /**
+   * Where the `timings` object of the last token event is: a reference into the block it came in (that block is not
+   * what the client gets: every token event is copied without its cuts and with its model), parsed only if needed.
+   */
+  #timings?: { block: Uint8Array; from: number; to: number };
   /** Per block: [start, end) byte ranges, each to be cut (`NO_VALUE`) or replaced by the model literal. */
   readonly #edits: number[] = [];
 
@@ -110,9 +111,10 @@ export class TokenCapture extends ModelRewriter {
 
   /** The `timings` object of the last token event, parsed; undefined without one. */
   lastTimings(): Record<string, unknown> | undefined {
-    if (!this.#timingsLength) return undefined;
+    const at = this.#timings;
+    if (!at) return undefined;
     try {
-      return JSON.parse(new TextDecoder().decode(this.#timings.subarray(0, this.#timingsLength))) as Record<string, unknown>;
+      return JSON.parse(new TextDecoder().decode(at.block.subarray(at.from, at.to))) as Record<string, unknown>;
     } catch {
       return undefined;
     }
@@ -133,7 +135,10 @@ export class TokenCapture extends ModelRewriter {
       this.#event(block, start, end, edits);
       start = end;
     }
-    return edits.length ? spliced(block, edits, this.value) : block;
+    if (edits.length) return spliced(block, edits, this.value);
+    // The block itself goes to the client, whose stream may take its buffer over: keep a copy of what is kept of it.
+    if (this.#timings?.block === block) this.#timings = { block: block.slice(this.#timings.from, this.#timings.to), from: 0, to: this.#timings.to - this.#timings.from };
+    return block;
   }
 
   /** One event in `block[from, to)`: what it says about the answer, and its edits (in order) appended to `edits`. */
@@ -151,7 +156,7 @@ export class TokenCapture extends ModelRewriter {
     }
     const timings = findMember(block, TIMINGS, logprobsEnd, to);
     const timingsValue = memberValueStart;
-    const timingsEnd = timings < 0 ? -1 : valueEnd(block, timingsValue, to);
+    const timingsEnd = timings < 0 ? -1 : lastFlatObjectEnd(block, timingsValue, to);
     if (this.blocked) this.ids.length = at;
     else this.#token(block, from, to, logprobs, at, reported, timingsValue, timingsEnd);
 
@@ -230,9 +235,7 @@ export class TokenCapture extends ModelRewriter {
       this.gaps.push({ at, reported, missing: step - reported, text });
     }
     this.generated = predicted;
-    const length = timingsEnd - timingsValue;
-    this.#timingsLength = length <= TIMINGS_MAX ? length : 0;
-    if (this.#timingsLength) this.#timings.set(block.subarray(timingsValue, timingsEnd));
+    this.#timings = { block, from: timingsValue, to: timingsEnd };
   }
 
   /** Appends the inside of the string literal at `at` (its quotes dropped, escapes kept) to `text`. */
@@ -285,12 +288,12 @@ function copy(source: Uint8Array, from: number, end: number, out: Uint8Array, at
 }
 
 /** A member `key` in `[from, to)` whose value is not `null`. */
-function hasValue(block: Uint8Array, key: Uint8Array, from: number, to: number): boolean {
+function hasValue(block: Uint8Array, key: Key, from: number, to: number): boolean {
   return findMember(block, key, from, to) >= 0 && block[memberValueStart] !== LOWER_N;
 }
 
 /** A member `key` in `[from, to)` whose value is a non-empty string. */
-function hasText(block: Uint8Array, key: Uint8Array, from: number, to: number): boolean {
+function hasText(block: Uint8Array, key: Key, from: number, to: number): boolean {
   return findMember(block, key, from, to) >= 0 && block[memberValueStart] === QUOTE && block[memberValueStart + 1] !== QUOTE;
 }
 

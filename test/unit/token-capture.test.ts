@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { TokenCapture, type CaptureOptions } from "../../src/continuation/token-capture.js";
-import { findMember, logprobCount, memberCut, memberValueStart, keyBytes, readInt, readLogprobs, valueEnd } from "../../src/continuation/json-bytes.js";
+import { findMember, lastFlatObjectEnd, logprobCount, memberCut, memberValueStart, keyBytes, readInt, readLogprobs, valueEnd } from "../../src/continuation/json-bytes.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -166,6 +166,17 @@ describe("JSON on bytes", () => {
     expect(dec.decode(bytes.subarray(memberValueStart, valueEnd(bytes, memberValueStart, bytes.length)))).toBe('{"a":1}');
   });
 
+  it("an anchor letter finds the same member as the first letter, at the start of the data and past decoys", () => {
+    const bytes = b('{"predicted":1,"x":"\\"predicted_n\\":9","predicted_n":42}');
+    for (const key of [keyBytes("predicted_n"), keyBytes("predicted_n", "d"), keyBytes("predicted_n", "_")]) {
+      expect(findMember(bytes, key, 0, bytes.length)).toBe(bytes.length - 17);
+      expect(readInt(bytes, memberValueStart, bytes.length)).toBe(42);
+    }
+    const start = b('"logprobs":1');
+    expect(findMember(start, keyBytes("logprobs", "b"), 0, start.length)).toBe(0);
+    expect(() => keyBytes("usage", "z")).toThrow(/anchor/);
+  });
+
   it("value ends: objects with strings holding brackets and escapes, arrays, numbers, literals", () => {
     const text = '{"a":"}\\"]","b":[1,{"c":"["}],"d":-12,"e":null}';
     const bytes = b(text);
@@ -173,6 +184,19 @@ describe("JSON on bytes", () => {
     expect(valueEnd(b('[1,2'), 0, 4)).toBe(-1);
     expect(valueEnd(b('"abc'), 0, 4)).toBe(-1);
     expect(valueEnd(b("123,"), 0, 4)).toBe(3);
+  });
+
+  it("the last flat object of an event ends where the event's next to last brace is; otherwise the general scan", () => {
+    const event = (timings: string) => b(`data: {"a":1,"timings":${timings}}\n\n`);
+    const end = (bytes: Uint8Array) => lastFlatObjectEnd(bytes, dec.decode(bytes).indexOf('"timings":') + 10, bytes.length);
+    const flat = event('{"x":1,"y":2.5}');
+    expect(end(flat)).toBe(flat.length - 3);
+    const nested = event('{"x":{"y":1},"z":2}');
+    expect(dec.decode(nested.subarray(dec.decode(nested).indexOf('"timings":') + 10, end(nested)))).toBe('{"x":{"y":1},"z":2}');
+    const braceInString = event('{"x":"}","y":1}');
+    expect(dec.decode(braceInString.subarray(dec.decode(braceInString).indexOf('"timings":') + 10, end(braceInString)))).toBe('{"x":"}","y":1}');
+    const notLast = b('data: {"timings":{"x":1},"b":{"c":2}}\n\n');
+    expect(dec.decode(notLast.subarray(17, lastFlatObjectEnd(notLast, 17, notLast.length)))).toBe('{"x":1}');
   });
 
   it("reads integers only", () => {
