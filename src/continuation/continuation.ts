@@ -1,21 +1,21 @@
 /**
- * Mid-stream continuation of a chat answer (docs/architecture.md, "Invariants"; measured in
- * docs/continuation-probe.md). While the first host streams, TokenCapture relays its events and records the generated
- * token ids. If the stream breaks after its first byte, the relay asks `resume` for another body: the answer goes on
- * from exactly the same token state on another member of a replicas pool (ranked by the fleet router), or on the same
- * host if it answers again within SAME_HOST_WAIT_MS, through llama-server's `/completion` with the prompt as token
- * ids (BOS + template ids + generated ids). Its chunks are reshaped into the client's (reshape.ts), so the client reads
- * one answer: one id, one finish, usage that adds up. Where that cannot be exact or safe (capture stopped, a host's
- * own error, no member could take it) `resume` answers undefined and the stream ends with one error event, as before.
+ * Mid-stream continuation of a chat answer (docs/continuation.md; docs/architecture.md, "Invariants"; the technique
+ * measured in docs/continuation-probe.md). While the first host streams, TokenCapture relays its events and records
+ * the generated token ids. If the stream breaks after its first byte, the relay asks `resume` for another body: the
+ * answer goes on from exactly the same token state on another member of a replicas pool (ranked by the fleet router),
+ * or on the same host if it answers again within SAME_HOST_WAIT_MS: plain text through llama-server's `/completion`
+ * with the prompt as token ids (BOS + template ids + generated ids); a parsed format (reasoning, tools) through its
+ * chat endpoint with `continue_final_message`, once the rendered prefill is proven to be those same ids. The
+ * continuation's chunks are reshaped into the client's (reshape.ts), so the client reads one answer: one id, one
+ * finish, usage that adds up. Where that cannot be exact or safe (capture stopped, a host's own error, no member could
+ * take it) `resume` answers undefined and the stream ends with one error event, as before.
  */
 import type { Env } from "../env.js";
-import { RouterError } from "../errors.js";
-import type { HostBody } from "../inference/host-body.js";
-import { withModel } from "../inference/host-body.js";
+import { RouterError, upstreamError } from "../errors.js";
+import { withModel, type HostBody } from "../inference/host-body.js";
 import type { RouterRequest } from "../request-context.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { fleet, parseTimings, type Attempt, type Ranking } from "../routing/index.js";
-import { upstreamError } from "../errors.js";
 import { hostRequestStarted, type HostRequestActivity } from "../upstream/activity.js";
 import { healthyFirst, markFailed, markHealthy } from "../upstream/recent-failures.js";
 import { completionBody, hostCalls, notExact, otherHost, promptIds, repairedIds } from "./host-calls.js";

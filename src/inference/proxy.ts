@@ -3,7 +3,8 @@
  * rerank, Anthropic messages and Responses from `/v1`, and `/api/chat` and the Arena's lanes from `/api`. The
  * candidates (candidates.ts) are tried in order by the one failover loop (upstream/failover.ts); the first host that
  * answers gets the client's body, serialised once (host-body.ts) with only `model` changed, so parameters the router
- * does not know still pass. Its answer goes to answer.ts. No resend once a byte went to the client.
+ * does not know still pass. Its answer goes to answer.ts. No resend once a byte went to the client (a chat stream that
+ * breaks may be continued exactly: src/continuation/).
  */
 import type { Env } from "../env.js";
 import type { RouterRequest } from "../request-context.js";
