@@ -32,7 +32,7 @@ const STREAMS = Number(option("--streams", QUICK ? 6 : 100));
 const TOOL_RUNS = QUICK ? 2 : 20;
 const REASONING_STREAMS = QUICK ? 2 : 20;
 const OUT_DIR = resolve(option("--out", QUICK ? ".cache/bench-results" : "bench/results"));
-const TOKENS = QUICK ? 64 : 160;
+const TOKENS = Number(option("--tokens", QUICK ? 64 : 160));
 const PROMPTS = [
   "Write a short story about a lighthouse.",
   "Explain how a router picks a host.",
@@ -49,6 +49,9 @@ const WORK = resolve(".cache/bench-continuation");
 const CLIENT_KEY = "bench-continuation-key-5d1f";
 const LAUNCHER = join(process.env.LLAMA_SERVER_DIR ?? resolve(".cache/llama-server"), "bin", "llama-server");
 const MODEL_ARGS = { embd: 768, layers: 8, ctx: 65536, seed: 4 };
+// --ubatch 1: the hosts compute a prompt one token at a time, as they decode (slow, not how a host is run): the
+// continuation's prefill then has the reference's rounding, which shows how much of a difference is rounding.
+const UBATCH = option("--ubatch", undefined);
 const started = Date.now();
 const log = (...a) => console.error(`[continuation ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`, ...a);
 // Deterministic kill points, so two runs of the bench cut at the same places.
@@ -113,7 +116,7 @@ async function waitHealthy(url, child, timeoutMs = 120_000) {
 /** A llama-server on a fixed port, restartable after a kill (same port, same arguments). */
 function host(name, port, model, extra = []) {
   const url = `http://127.0.0.1:${port}`;
-  const args = ["--host", "127.0.0.1", "--port", String(port), "-t", "1", "-np", "1", "-c", "8192", "-m", model, "--alias", "slow", ...extra];
+  const args = ["--host", "127.0.0.1", "--port", String(port), "-t", "1", "-np", "1", "-c", "8192", "-m", model, "--alias", "slow", ...(UBATCH ? ["-ub", UBATCH] : []), ...extra];
   const h = {
     name,
     url,
@@ -377,11 +380,13 @@ async function main() {
   const thinking = (prompt) => ({ ...request(prompt), model: "tools" });
   const reasoningReference = new Map();
   for (const [i, prompt] of PROMPTS.entries()) {
-    const r = await stream(router, thinking(prompt), `reasoning-ref-${i}`);
+    const r = await stream(router, { ...thinking(prompt), logprobs: true, top_logprobs: 1 }, `reasoning-ref-${i}`);
     if (!r.done || r.errors.length) throw new Error(`reasoning reference ${i} did not complete: ${JSON.stringify(r).slice(0, 300)}`);
     reasoningReference.set(prompt, r);
   }
   const reasoningRuns = await killedStreams("reasoning", REASONING_STREAMS, thinking, reasoningReference);
+  // The oracle's raw /completion text is the reasoning itself: the template opens <think> and this model never closes it.
+  await joinOracle(reasoningRuns, reasoningReference, hosts.c.url, thinking);
   const toolRequest = {
     model: "tools",
     stream: true,
@@ -446,7 +451,7 @@ function write(runs, reasoningRuns, toolRuns, model) {
     `## Continuation bench ${QUICK ? "(--quick) " : ""}${date.slice(0, 16).replace("T", " ")} UTC, commit ${commit}`,
     "",
     `Machine: ${os.cpus()[0]?.model}, ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}. llama-server ${llama}. ` +
-      `Model: ${model.split("/").slice(-1)[0]} (${JSON.stringify(MODEL_ARGS)}, random weights), two hosts \`-t 1 -np 1 -c 8192\` as the replicas alias \`pool\`, ` +
+      `Model: ${model.split("/").slice(-1)[0]} (${JSON.stringify(MODEL_ARGS)}, random weights), two hosts \`-t 1 -np 1 -c 8192${UBATCH ? ` -ub ${UBATCH}` : ""}\` as the replicas alias \`pool\`, ` +
       `router \`npm start\`. ${runs.length} streams of ${TOKENS} tokens (temperature 0, ignore_eos; ${PROMPTS.length} prompts), the serving host killed with SIGKILL ` +
       `after a random number of content chunks and restarted before the next. Wall time ${((Date.now() - started) / 1000).toFixed(0)} s.`,
     "",
@@ -457,7 +462,7 @@ function write(runs, reasoningRuns, toolRuns, model) {
       `${runs.some((r) => r.join === "unjudged") ? `, unjudged ${runs.filter((r) => r.join === "unjudged").length}` : ""}) | 0 | ${met(joinDefects.length === 0)} |`,
     `| transcripts identical to the uninterrupted reference | ${identical}/${runs.length} (${pct(identical, runs.length)}) | ≥ 90% | ${met(identical >= 0.9 * runs.length)} |`,
     `| stall at the join ≤ the continuation's prefill + 1 s | ${stallOk}/${withPrefill.length}; stall p50 ${median(stalls).toFixed(0)} ms, p95 ${p95(stalls).toFixed(0)} ms, max ${stalls.at(-1)?.toFixed(0)} ms; prefill p50 ${median(withPrefill.map((r) => r.prefillMs).sort((x, y) => x - y))} ms | every stream | ${met(withPrefill.length > 0 && stallOk === withPrefill.length)} |`,
-    `| reasoning streams (a Qwen3-style template: every delta is reasoning_content), continued through the chat endpoint: completed / identical / join defects | ${reasoningRuns.filter((r) => r.completed).length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.identical).length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.duplicated || r.missing).length} | – | |`,
+    `| reasoning streams (a Qwen3-style template: every delta is reasoning_content), continued through the chat endpoint: completed / joins exact / transcripts identical | ${reasoningRuns.filter((r) => r.completed).length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.join === "exact").length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.identical).length}/${reasoningRuns.length} | – | |`,
     `| tool call in flight at the kill: a valid tool call or one clean error event | ${toolOk}/${inFlight.length} (${toolRuns.length - inFlight.length} of ${toolRuns.length} runs ended before the kill) | 100% | ${met(inFlight.length > 0 && toolOk === inFlight.length)} |`,
     "",
     `One id and one created in every stream: ${runs.filter((r) => r.oneId).length}/${runs.length}. Continued on the other member: ` +
@@ -471,7 +476,7 @@ function write(runs, reasoningRuns, toolRuns, model) {
     `Stall: the longest wait between two content chunks from the kill on, as the client saw it; prefill: \`timings.prompt_ms\` of the continuation host for the continued prompt (router log, \`continued.prefillMs\`). Chart: continuation-${QUICK ? "quick" : "<stamp>"}.svg (stall per stream against the kill point).`,
   ].join("\n");
   mkdirSync(OUT_DIR, { recursive: true });
-  const stamp = QUICK ? "continuation-quick" : `continuation-${date.slice(0, 16).replace(/[-:]/g, "").replace("T", "-")}`;
+  const stamp = (QUICK ? "continuation-quick" : `continuation-${date.slice(0, 16).replace(/[-:]/g, "").replace("T", "-")}`) + (UBATCH ? `-ub${UBATCH}` : "");
   writeFileSync(join(OUT_DIR, `${stamp}.md`), md + "\n");
   writeFileSync(join(OUT_DIR, `${stamp}.json`), JSON.stringify({ date, commit, quick: QUICK, tokens: TOKENS, model: MODEL_ARGS, runs, reasoningRuns, toolRuns }, null, 2) + "\n");
   writeFileSync(join(OUT_DIR, `${stamp}.svg`), chart(runs));
@@ -487,7 +492,7 @@ function chart(runs) {
   const x = (v) => L + ((W - L - R) * v) / maxX;
   const y = (v) => H - B - ((H - B - T) * v) / maxY;
   const dots = runs.map((r) => {
-    const colour = r.completed && !r.duplicated && !r.missing ? (r.identical ? "#2b7" : "#e90") : "#d33";
+    const colour = !r.completed || (r.join && r.join !== "exact") ? "#d33" : r.identical ? "#2b7" : "#e90";
     const limit = typeof r.prefillMs === "number" ? `<line x1="${x(r.killAt) - 4}" x2="${x(r.killAt) + 4}" y1="${y(r.prefillMs + 1000)}" y2="${y(r.prefillMs + 1000)}" stroke="#999"/>` : "";
     return `${limit}<circle cx="${x(r.killAt).toFixed(1)}" cy="${y(r.stallMs).toFixed(1)}" r="3" fill="${colour}"><title>#${r.i}: kill after chunk ${r.killAt}, stall ${r.stallMs.toFixed(0)} ms</title></circle>`;
   });
@@ -499,9 +504,16 @@ ${ticks.join("\n")}
 ${dots.join("\n")}
 <text x="${(W + L) / 2}" y="${H - 8}" text-anchor="middle">content chunk after which the serving host was killed</text>
 <text x="14" y="${(H - B) / 2}" transform="rotate(-90 14 ${(H - B) / 2})" text-anchor="middle">stall at the join (ms)</text>
-<text x="${W - R}" y="${T - 6}" text-anchor="end">green: identical, orange: whole but different, red: not completed; grey tick: prefill + 1 s</text>
+<text x="${W - R}" y="${T - 6}" text-anchor="end">green: identical; orange: exact join, later rounding; red: not completed or a bad join; grey: prefill + 1 s</text>
 </svg>
 `;
+}
+
+// `--redraw FILE.json`: the chart again from a run's figures (its runs), without running anything.
+const redraw = option("--redraw", undefined);
+if (redraw) {
+  writeFileSync(redraw.replace(/\.json$/, ".svg"), chart(JSON.parse(readFileSync(redraw, "utf8")).runs));
+  process.exit(0);
 }
 
 // Run as a module of bench/run.mjs (`npm run bench -- continuation`), which waits: this process ends here.
