@@ -27,6 +27,9 @@ import { ROOT, cleanup, descendants, ensureLlamaServer, ensureModel, firstJsonLi
 import { environment, median, pct } from "./report.mjs";
 import { ROUTING_TARGET_P50_MS, measureRouting } from "./routing-micro.mjs";
 
+// `npm run bench -- continuation [--quick]`: mid-stream continuation on real hosts (bench/continuation.mjs, which exits).
+if (process.argv[2] === "continuation") await import("./continuation.mjs").then(() => new Promise(() => {}));
+
 process.chdir(ROOT);
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");

@@ -8,6 +8,8 @@
 //
 // POST /v1/chat/completions: `stream` true -> role chunk, max_tokens content chunks (default --chunks, 64), a
 // finish chunk, a usage chunk when stream_options.include_usage, then [DONE]. Otherwise one chat.completion JSON.
+// As llama-server does, `n_probs` adds a `logprobs` member (one candidate) and `timings_per_token` a `timings` member
+// to each content chunk: what the router asks for of a stream it may continue (src/continuation/).
 // GET /v1/models, GET /health as llama-server answers them.
 import { createServer } from "node:http";
 
@@ -58,9 +60,14 @@ async function chat(req, res, body) {
     if (!res.write(s)) await new Promise((r) => res.once("drain", r));
   };
   await write(`data: {"choices":[{"finish_reason":null,"index":0,"delta":{"role":"assistant","content":null}}],${tail}`);
+  const probs = Number.isInteger(body.n_probs) && body.n_probs > 0;
+  const timings = body.timings_per_token === true;
   for (let i = 0; i < n && !closed; i++) {
     await yieldToLoop();
-    await write(`data: {"choices":[{"finish_reason":null,"index":0,"delta":{"content":${JSON.stringify(PIECES[i % PIECES.length])}}}],${tail}`);
+    const piece = JSON.stringify(PIECES[i % PIECES.length]);
+    const logprobs = probs ? `,"logprobs":{"content":[{"id":${300 + (i % PIECES.length)},"token":${piece},"bytes":${JSON.stringify([...Buffer.from(PIECES[i % PIECES.length])])},"logprob":-1.9665199518203735,"top_logprobs":[{"id":${300 + (i % PIECES.length)},"token":${piece},"bytes":${JSON.stringify([...Buffer.from(PIECES[i % PIECES.length])])},"logprob":-1.9665199518203735}]}]}` : "";
+    const perToken = timings ? `,"timings":{"cache_n":0,"prompt_n":26,"prompt_ms":1.898,"prompt_per_token_ms":0.073,"prompt_per_second":13698.630136986303,"predicted_n":${i + 1},"predicted_ms":${(i * 0.7).toFixed(3)},"predicted_per_token_ms":0.692,"predicted_per_second":1445.0867052023123}` : "";
+    await write(`data: {"choices":[{"finish_reason":null,"index":0,"delta":{"content":${piece}}${logprobs}}],${timings ? tail.replace(/}\n\n$/, `${perToken}}\n\n`) : tail}`);
   }
   if (closed) return;
   await write(`data: {"choices":[{"finish_reason":"length","index":0,"delta":{}}],${tail}`);

@@ -15,7 +15,7 @@ const KV_BINDING = "LLAMA_PROVIDERS";
 const KV_KEY = "llama-providers.json";
 
 if (!existsSync("dist/resolver/index.js")) spawnSync("npm", ["run", "-s", "build:resolver"], { stdio: "inherit" });
-const { parseProvidersConfig, providersJsonSchema } = await import(resolve("dist/resolver/index.js"));
+const { aliasMembers, parseProvidersConfig, providersJsonSchema } = await import(resolve("dist/resolver/index.js"));
 
 const [command, ...args] = process.argv.slice(2);
 // `--env-file FILE` (repeatable): where the local secret values are, as for `npm start`; default .dev.vars, else .env.
@@ -46,7 +46,10 @@ function check() {
   const short = shortSecrets(secrets, upstreamSecretNames(text));
   if (short.length) fail(short.map((line) => `${files.join(", ")}: ${line}`).join("\n"));
   const models = config.providers.reduce((n, p) => n + p.models.length, 0);
-  console.log(`${path}: valid, version ${config.version}, ${config.providers.length} provider(s) (${config.providers.map((p) => p.id).join(", ")}), ${models} configured model(s), ${Object.keys(config.aliases).length} alias(es)`);
+  // Mid-stream continuation is on by default; name the aliases that switched it off, so a push shows what changes.
+  const off = Object.entries(config.aliases).filter(([, target]) => !aliasMembers(target).continuation).map(([name]) => name);
+  console.log(`${path}: valid, version ${config.version}, ${config.providers.length} provider(s) (${config.providers.map((p) => p.id).join(", ")}), ${models} configured model(s), ${Object.keys(config.aliases).length} alias(es)` +
+    (off.length ? `; continuation off for: ${off.join(", ")}` : ""));
   return config;
 }
 

@@ -14,18 +14,26 @@ export const ALIAS_POLICIES = ["replicas", "ordered"] as const;
 export type AliasPolicy = (typeof ALIAS_POLICIES)[number];
 
 /** The three written forms (the zod schema in schema.ts validates them). */
-export type AliasTarget = string | readonly string[] | { readonly members: readonly string[]; readonly policy: AliasPolicy };
+export type AliasTarget =
+  | string
+  | readonly string[]
+  | { readonly members: readonly string[]; readonly policy: AliasPolicy; readonly continuation?: boolean };
 
 export interface AliasMembers {
   members: string[];
   policy: AliasPolicy;
+  /**
+   * A stream that breaks after its first byte may be continued on another member (replicas) or on the same host when
+   * it comes back (docs/architecture.md, "Invariants"). On unless the object form says `continuation: false`.
+   */
+  continuation: boolean;
 }
 
 /** A string or an array keeps its old meaning (ordered); the object form says its policy. */
 export function aliasMembers(target: AliasTarget): AliasMembers {
-  if (typeof target === "string") return { members: [target], policy: "ordered" };
-  if (isMemberList(target)) return { members: [...target], policy: "ordered" };
-  return { members: [...target.members], policy: target.policy };
+  if (typeof target === "string") return { members: [target], policy: "ordered", continuation: true };
+  if (isMemberList(target)) return { members: [...target], policy: "ordered", continuation: true };
+  return { members: [...target.members], policy: target.policy, continuation: target.continuation !== false };
 }
 
 function isMemberList(target: Exclude<AliasTarget, string>): target is readonly string[] {

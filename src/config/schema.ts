@@ -114,6 +114,10 @@ const aliasTarget = z.union([
   z.strictObject({
     members: memberList,
     policy: z.enum(ALIAS_POLICIES, { error: 'must be "replicas" (the same model on several hosts, routed by load and cache) or "ordered" (a fallback chain, tried in order)' }),
+    continuation: z
+      .boolean()
+      .optional()
+      .describe("Default true: a chat stream that breaks mid-answer is continued on another replica, or on the same host if it answers again within seconds. false: it ends with an error event."),
   }),
 ]);
 

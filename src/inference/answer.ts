@@ -5,6 +5,7 @@
  * that leaves frees the slot (stream/assemble.ts); any other JSON answer is read with a bound and gets its top-level
  * `model` set. Every path ends in the request's one log line. See docs/architecture.md, "Invariants".
  */
+import { Continuation, type ContinuationSetup } from "../continuation/continuation.js";
 import { dialectFor, errorPayload } from "../errors.js";
 import { json } from "../http.js";
 import type { RouterRequest } from "../request-context.js";
@@ -42,6 +43,8 @@ export interface AnswerOptions {
   assembled: boolean;
   /** The answer's body is read by JavaScript in this isolate (an Arena lane), not sent to a client (see relay). */
   readByScript: boolean;
+  /** The stream may be continued on another host if it breaks (continuation/); absent: it ends with an error event. */
+  continuation?: ContinuationSetup;
 }
 
 export async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, options: AnswerOptions): Promise<Response> {
@@ -61,8 +64,11 @@ export async function answer(request: RouterRequest, route: ModelRoute, hostResp
       headers.set("cache-control", "no-store, no-transform");
     }
     const assembling = assembler ? new AssembleTransform(assembler(), route.id) : undefined;
+    const continuing = options.continuation && new Continuation(request, options.continuation, { route, activity: options.activity, attempt: options.attempt });
+    const source = continuing?.transform ?? (assembling ? undefined : new ModelRewriter(route.id));
     const body = relay(hostResponse.body, {
-      transform: assembling ?? new ModelRewriter(route.id),
+      transform: assembling ? (source ? chain(source, assembling) : assembling) : source,
+      resume: continuing?.resume,
       idleMs: route.provider.timeouts.idleMs,
       readByScript,
       // The assembled path checks the answer's end itself (stream/assemble.ts).
@@ -78,6 +84,7 @@ export async function answer(request: RouterRequest, route: ModelRoute, hostResp
         const final = assembling ? { usage: assembling.assembler.usage, timings: assembling.assembler.timings } : usageEventInTail(outcome.tail);
         logTokens(request, final?.usage);
         attemptEnded(request, options, final, outcome.kind === "complete");
+        continuing?.ended(outcome.kind === "complete");
         writeLog(request);
       },
     });
@@ -85,6 +92,25 @@ export async function answer(request: RouterRequest, route: ModelRoute, hostResp
   }
   return jsonAnswer(request, route, hostResponse, headers, options);
 }
+
+/** Two relay transforms in a row (the continuation's source events, then the assembler). */
+function chain(first: Transform, second: Transform): Transform {
+  return {
+    push: (chunk) => second.push(first.push(chunk)),
+    flush: () => {
+      const rest = second.push(first.flush());
+      const last = second.flush();
+      if (!rest.length) return last;
+      if (!last.length) return rest;
+      const out = new Uint8Array(rest.length + last.length);
+      out.set(rest);
+      out.set(last, rest.length);
+      return out;
+    },
+  };
+}
+
+type Transform = { push(chunk: Uint8Array): Uint8Array; flush(): Uint8Array };
 
 /**
  * The attempt is over: the status page's counters and the fleet router learn from the answer (its cached and

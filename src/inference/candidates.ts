@@ -5,6 +5,7 @@
  * prompt caches and loaded models for `replicas`, config order for an `ordered` chain); hosts that failed moments
  * ago go last. A miss becomes the right error here. See docs/architecture.md, "The request flow".
  */
+import { aliasMembers } from "../config/aliases.js";
 import { liveConfig } from "../config/load.js";
 import type { ProvidersConfig } from "../config/schema.js";
 import type { Env } from "../env.js";
@@ -23,6 +24,8 @@ export interface Candidates {
   routes: ModelRoute[];
   /** The fleet router's estimates, for its begin/end bookkeeping and the route header's reason. */
   ranking: Ranking<ModelRoute>;
+  /** A stream that breaks mid-answer may be continued (off only by an alias's `continuation: false`). */
+  continuation: boolean;
 }
 
 /** The candidates for `model`; the session (if any) goes into the log line. */
@@ -36,7 +39,8 @@ export async function candidatesFor(request: RouterRequest, env: Env, model: str
   const balanced = policy === "replicas" && candidates.length > 1;
   if (balanced || pinnable) await refreshHostReports(candidates, env, request.waitUntil, { pool: balanced });
   const ranking = fleet.rank({ candidates, policy, session, chain, pinnable }, Date.now());
-  return { routes: healthyFirst(ranking.order.map((e) => e.route)), ranking };
+  const alias = config.aliases[model];
+  return { routes: healthyFirst(ranking.order.map((e) => e.route)), ranking, continuation: alias === undefined || aliasMembers(alias).continuation };
 }
 
 /** Resolves a client's model string to its routes, or throws `model_not_found` / `ambiguous_model`. */

@@ -4,6 +4,7 @@
  * only puts its own model name in front (fetch.ts sends the parts without joining them). So a large request is held
  * as one buffer while it waits for a host, not as the parsed object plus a string per attempt.
  */
+import { continuationPlan, type ContinuationPlan } from "../continuation/plan.js";
 import type { PrefixChain } from "../routing/index.js";
 
 const encoder = new TextEncoder();
@@ -19,23 +20,28 @@ export interface HostBody {
   readonly chain?: PrefixChain;
   /** The host honours `id_slot` on this endpoint and the client set none: the router may pin a slot (routing/slots.ts). */
   readonly pinnable?: boolean;
+  /** How its answer could be continued if its stream broke (continuation/plan.ts); undefined: it cannot. */
+  readonly continuation?: ContinuationPlan;
 }
 
 /**
  * Everything the client sent except `model`; an assembled request is turned into a stream with final usage. Keys
  * the router does not know pass through untouched.
  */
-export function hostBody(raw: Record<string, unknown>, assembled: boolean): HostBody {
+export function hostBody(raw: Record<string, unknown>, assembled: boolean, hostPath = ""): HostBody {
   const { model: _model, ...rest } = raw;
   const json = JSON.stringify(assembled ? { ...rest, stream: true, stream_options: { include_usage: true } } : rest);
-  return { rest: encoder.encode(json).subarray(1), empty: json === "{}", assembled };
+  const continuation = continuationPlan(raw, hostPath, assembled);
+  return { rest: encoder.encode(json).subarray(1), empty: json === "{}", assembled, ...(continuation && { continuation }) };
 }
 
 /**
- * What one attempt sends, in parts: `model` set to the host's name for it (and `id_slot` when the fleet router pinned
- * a slot), first, then the rest as the client sent it.
+ * What one attempt sends, in parts: `model` set to the host's name for it, first, then `id_slot` when the fleet
+ * router pinned a slot (routing/slots.ts) and the `extra` members a continuable stream needs (continuation/plan.ts),
+ * then the rest as the client sent it.
  */
-export function withModel(body: HostBody, model: string, slot?: number): Uint8Array[] {
-  const pin = slot === undefined ? "" : `,"id_slot":${slot}`;
-  return [encoder.encode(`{"model":${JSON.stringify(model)}${pin}${body.empty ? "" : ","}`), body.rest];
+export function withModel(body: HostBody, model: string, extra = "", slot?: number): Uint8Array[] {
+  const members = (slot === undefined ? "" : `"id_slot":${slot},`) + extra;
+  const more = members && !body.empty ? members : members.replace(/,$/, "");
+  return [encoder.encode(`{"model":${JSON.stringify(model)}${body.empty && !more ? "" : ","}${more}`), body.rest];
 }

@@ -3,7 +3,8 @@
  * rerank, Anthropic messages and Responses from `/v1`, and `/api/chat` and the Arena's lanes from `/api`. The
  * candidates (candidates.ts) are tried in order by the one failover loop (upstream/failover.ts); the first host that
  * answers gets the client's body, serialised once (host-body.ts) with only `model` changed, so parameters the router
- * does not know still pass. Its answer goes to answer.ts. No resend once a byte went to the client.
+ * does not know still pass. Its answer goes to answer.ts. No resend once a byte went to the client (a chat stream that
+ * breaks may be continued exactly: src/continuation/).
  */
 import type { Env } from "../env.js";
 import { RouterError } from "../errors.js";
@@ -48,29 +49,31 @@ const PINNABLE = new Set(["/v1/chat/completions", "/v1/completions", "/v1/respon
 export function forHost(raw: Record<string, unknown>, hostPath: string): HostBody {
   const api = PROMPT_APIS.get(hostPath);
   const pinnable = PINNABLE.has(hostPath) && raw.id_slot === undefined;
-  return { ...hostBody(raw, raw.stream !== true && assemblerFor(hostPath) !== undefined), ...(api && { chain: prefixChain(api, raw) }), pinnable };
+  return { ...hostBody(raw, raw.stream !== true && assemblerFor(hostPath) !== undefined, hostPath), ...(api && { chain: prefixChain(api, raw) }), pinnable };
 }
 
 /** Resolves `model`, and forwards the body to the first candidate that answers. */
 export async function proxyInference(request: RouterRequest, env: Env, body: HostBody, model: string, options: ProxyOptions): Promise<Response> {
   if (options.purpose) request.log.purpose = options.purpose;
-  const { routes, ranking } = await candidatesFor(request, env, model, body.chain, body.pinnable);
-  return forward(request, env, body, routes, ranking, options);
+  const { routes, ranking, continuation } = await candidatesFor(request, env, model, body.chain, body.pinnable);
+  return forward(request, env, body, routes, ranking, options, continuation);
 }
 
-async function forward(request: RouterRequest, env: Env, body: HostBody, candidates: ModelRoute[], ranking: Ranking<ModelRoute>, options: ProxyOptions): Promise<Response> {
+async function forward(request: RouterRequest, env: Env, body: HostBody, candidates: ModelRoute[], ranking: Ranking<ModelRoute>, options: ProxyOptions, continuation = true): Promise<Response> {
   const { hostPath } = options;
+  // A stream that can be continued asks its host for token ids and counts (continuation/).
+  const plan = continuation ? body.continuation : undefined;
   // A replicas pool is where the fleet router chose; an ordered chain is tried in config order.
   const balanced = ranking.policy === "replicas" && candidates.length > 1;
   // A replicas member in router mode may be asked not to load the model (routing/plan.ts); a chain's order is a
   // quality choice, so its members load what they must.
-  const plan = balanced ? attemptPlan(candidates, ranking) : candidates.map((route) => ({ route, onlyIfLoaded: false }));
+  const attempts = balanced ? attemptPlan(candidates, ranking) : candidates.map((route) => ({ route, onlyIfLoaded: false }));
   // Counted in flight from here until the answer has ended: the status page and the fleet router use it.
-  return firstThatAnswers(request, plan.map((p) => p.route), (route, i) => countedInFlight(route.provider, async (activity) => {
+  return firstThatAnswers(request, attempts.map((p) => p.route), (route, i) => countedInFlight(route.provider, async (activity) => {
     const attempt = fleet.begin(ranking, route, Date.now());
     if (balanced) request.log.routing = { reason: attempt.reason, predictedCached: attempt.predictedCachedTokens, ...(attempt.pinned && { slot: attempt.slot }) };
     try {
-      return await attemptOn(route, activity, attempt, plan[i]!.onlyIfLoaded);
+      return await attemptOn(route, activity, attempt, attempts[i]!.onlyIfLoaded);
     } catch (err) {
       fleet.end(attempt, { ok: false }, Date.now());
       if (err instanceof RouterError && err.failover === "host_down") fleet.hostDown(route.provider);
@@ -83,7 +86,7 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
       method: "POST",
       path: onlyIfLoaded ? `${hostPath}?autoload=false` : hostPath,
       clientHeaders: request.headers,
-      body: withModel(body, route.upstream, attempt.pinned ? attempt.slot : undefined),
+      body: withModel(body, route.upstream, plan?.hostFields, attempt.pinned ? attempt.slot : undefined),
       signal: request.signal,
     });
     request.log.ttfbMs = Date.now() - request.startedAt;
@@ -95,6 +98,9 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
       if (refusal) fleet.signals.noteResidency(route.provider, route.upstream, "unloaded", Date.now());
       throw refusal ?? error;
     }
-    return answer(request, route, hostResponse, { hostPath, activity, attempt, pooled: balanced, assembled: body.assembled, readByScript: options.readByScript ?? false });
+    return answer(request, route, hostResponse, {
+      hostPath, activity, attempt, pooled: balanced, assembled: body.assembled, readByScript: options.readByScript ?? false,
+      ...(plan && { continuation: { env, candidates, ranking, body, plan } }),
+    });
   }
 }

@@ -31,7 +31,8 @@ const LOWER_L = 0x6c;
 const EMPTY = new Uint8Array(0);
 
 export class ModelRewriter {
-  readonly #value: Uint8Array;
+  /** The composite id as a JSON string literal's bytes. */
+  protected readonly value: Uint8Array;
   /** The chunks of the event still open (no blank line yet), in order. */
   #held: Uint8Array[] = [];
   #heldBytes = 0;
@@ -41,7 +42,7 @@ export class ModelRewriter {
 
   /** @param model the composite id to write into every `model` member */
   constructor(model: string) {
-    this.#value = new TextEncoder().encode(JSON.stringify(model));
+    this.value = new TextEncoder().encode(JSON.stringify(model));
   }
 
   /** Feeds a chunk; returns the whole events it completed, rewritten (possibly empty). Throws on an oversized event. */
@@ -57,7 +58,12 @@ export class ModelRewriter {
     const ready = this.#heldBytes ? this.#takeHeld(chunk.subarray(0, end)) : chunk.subarray(0, end);
     // Copy the rest: the released bytes go to the client's stream, which may take over the chunk's buffer.
     if (end < chunk.length) this.#hold(chunk.slice(end));
-    return rewriteModelValues(ready, this.#value);
+    return this.rewrite(ready);
+  }
+
+  /** Whole events, in one array, as they go to the client (a subclass may do more in the same pass). */
+  protected rewrite(events: Uint8Array): Uint8Array {
+    return rewriteModelValues(events, this.value);
   }
 
   /** End of the stream: nothing may be left but blank lines; a half-sent event is an error, never passed on. */
@@ -92,18 +98,9 @@ export class ModelRewriter {
  */
 export function rewriteModelValues(data: Uint8Array, value: Uint8Array): Uint8Array {
   // [start, end) of each literal to replace, found first so that the output is allocated once.
-  let spans: number[] | undefined;
-  let at = indexOfKey(data, 0);
-  while (at >= 0) {
-    const end = stringValueEnd(data, at + KEY_LENGTH);
-    if (end > 0) {
-      (spans ??= []).push(valueStart, end);
-      at = indexOfKey(data, end);
-    } else {
-      at = indexOfKey(data, at + KEY_LENGTH);
-    }
-  }
-  if (!spans) return data;
+  const spans: number[] = [];
+  modelValueSpans(data, 0, data.length, spans);
+  if (!spans.length) return data;
   let size = data.length;
   for (let i = 0; i < spans.length; i += 2) size += value.length - (spans[i + 1]! - spans[i]!);
   const out = new Uint8Array(size);
@@ -119,6 +116,24 @@ export function rewriteModelValues(data: Uint8Array, value: Uint8Array): Uint8Ar
   }
   out.set(data.subarray(from), to);
   return out;
+}
+
+/**
+ * Appends `start, end` of each `model` member's string value in `data[from, to)` to `spans`, followed by `tag` when
+ * one is given (a caller that keeps other edits in the same list marks these).
+ */
+export function modelValueSpans(data: Uint8Array, from: number, to: number, spans: number[], tag?: number): void {
+  let at = indexOfKey(data, from);
+  while (at >= 0 && at < to) {
+    const end = stringValueEnd(data, at + KEY_LENGTH);
+    if (end > 0 && end <= to) {
+      if (tag === undefined) spans.push(valueStart, end);
+      else spans.push(valueStart, end, tag);
+      at = indexOfKey(data, end);
+    } else {
+      at = indexOfKey(data, at + KEY_LENGTH);
+    }
+  }
 }
 
 /**

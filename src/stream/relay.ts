@@ -12,7 +12,7 @@
  * than a JS `ReadableStream` pull source or a `pipeThrough(TransformStream)`. Outside workerd (unit tests in Node) a
  * standard identity TransformStream plays the same part.
  */
-import { errorPayload, RouterError, timedOut, toRouterError, upstreamError, type ErrorDialect } from "../errors.js";
+import { clientClosed, errorPayload, RouterError, timedOut, toRouterError, upstreamError, type ErrorDialect } from "../errors.js";
 import type { EndCheck } from "./stream-end.js";
 
 export interface RelayOptions {
@@ -31,6 +31,13 @@ export interface RelayOptions {
   signal?: AbortSignal;
   /** Called once when the relay ends, however it ends. */
   onEnd?: (outcome: RelayOutcome) => void;
+  /**
+   * Called once the host's stream broke after its first byte (a reset, an idle host, a body that ended before the
+   * protocol's last event, a half-sent event): another host's body to read on from, or undefined to end with the
+   * error as before. `signal` aborts when the client leaves or the wait passes idleMs. The transform must know which
+   * body it reads (inference continuation: src/continuation/). See docs/architecture.md, "Invariants".
+   */
+  resume?: (failure: RouterError, signal: AbortSignal) => Promise<ReadableStream<Uint8Array> | undefined>;
   /**
    * The relayed body is read by JavaScript in this isolate (an Arena lane), not by the runtime's response pump. A JS
    * TransformStream then hands each chunk over directly; the native pipe would cost a trip through the runtime per
@@ -76,7 +83,7 @@ const ON_HOST = 1;
 const ON_CLIENT = 2;
 
 export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
+  let reader = body.getReader();
   const { readable, writer, cut } = cuttablePipe(options.readByScript ?? false);
   const { idleMs } = options;
   let bytes = 0;
@@ -87,10 +94,13 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
   let waitStarted = Date.now();
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let idleError: RouterError | undefined;
+  /** Aborts a resume in progress: the client left, or the wait for the next host passed idleMs. */
+  let resuming: AbortController | undefined;
 
   const end = (outcome: Omit<RelayOutcome, "bytes" | "tail">) => {
     if (ended) return false;
     ended = true;
+    resuming?.abort(outcome.error ?? clientClosed("the client left"));
     if (idleTimer !== undefined) clearTimeout(idleTimer);
     options.signal?.removeEventListener("abort", onAbort);
     options.onEnd?.({ ...outcome, bytes, tail });
@@ -120,6 +130,7 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
     if (waiting === ON_HOST) {
       idleError = timedOut(`the host sent nothing for ${idleMs} ms; the stream was ended`, "upstream_idle_timeout");
       reader.cancel(idleError).catch(() => {});
+      resuming?.abort(idleError);
       idleTimer = setTimeout(watchIdle, idleMs); // the error event must reach the client within idleMs too
       return;
     }
@@ -145,46 +156,79 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
     waiting = NOT_WAITING;
   };
 
-  const pump = async () => {
-    try {
-      for (;;) {
-        waiting = ON_HOST;
-        waitStarted = Date.now();
-        const { done, value } = await reader.read();
-        waiting = NOT_WAITING;
-        if (idleError) throw idleError;
-        if (ended) return; // cancelled by the client while the read was pending
-        if (done) break;
-        const out = options.transform ? options.transform.push(value) : value;
-        if (out.length) await write(out);
-      }
-      const rest = options.transform?.flush();
-      if (rest?.length) await write(rest);
-      const verdict = options.endCheck?.(tail.at(-1)) ?? "whole";
-      if (verdict === "cut") throw upstreamError("the host's stream ended before the answer was complete", "upstream_stream_broken");
-      waiting = ON_CLIENT;
-      waitStarted = Date.now();
-      await writer.close().catch((err) => Promise.reject(new ClientWriteFailed("the client stopped reading", { cause: err })));
-      if (verdict === "host_error") end({ kind: "error", error: upstreamError("the host ended its stream with an error event", "upstream_error_event") });
-      else end({ kind: "complete" });
-    } catch (err) {
-      if (ended) return; // the client left or was cut: nobody reads any more
-      if (err instanceof ClientWriteFailed) return clientGone(err.cause);
-      // A half-received event is dropped, not flushed: the client gets whole events, then the error.
-      const error =
-        idleError ?? (err instanceof RouterError ? err : upstreamError("the host's stream broke off before it was complete", "upstream_stream_broken", err));
-      reader.cancel(error).catch(() => {});
-      try {
-        // Timed like any write: a client that never reads cannot hold this relay (and its log line) forever.
-        waiting = ON_CLIENT;
-        waitStarted = Date.now();
-        await writer.write(new TextEncoder().encode(options.errorEvent(toRouterError(error))));
-        await writer.close();
-      } catch {
-        // The client left meanwhile, or was cut: `end` already ran or runs below; nothing more to tell it.
-      }
-      end({ kind: "error", error });
+  /** A break after the first byte: the next host's body when the options can continue the answer, else undefined. */
+  const resumeAfter = async (failure: RouterError): Promise<ReadableStream<Uint8Array> | undefined> => {
+    if (!options.resume || ended) return undefined;
+    const controller = (resuming = new AbortController());
+    idleError = undefined;
+    // Waiting for the next host counts as waiting on the host: the watchdog bounds it by idleMs.
+    waiting = ON_HOST;
+    waitStarted = Date.now();
+    const next = await options.resume(failure, controller.signal).catch(() => undefined);
+    resuming = undefined;
+    waiting = NOT_WAITING;
+    if (next && (ended || controller.signal.aborted)) {
+      next.cancel(controller.signal.reason).catch(() => {});
+      return undefined;
     }
+    return next;
+  };
+
+  const pump = async () => {
+    for (;;) {
+      try {
+        await pumpFrom();
+        return;
+      } catch (err) {
+        if (ended) return; // the client left or was cut: nobody reads any more
+        if (err instanceof ClientWriteFailed) return clientGone(err.cause);
+        // A half-received event is dropped, not flushed: the client gets whole events, then the error.
+        const error =
+          idleError ?? (err instanceof RouterError ? err : upstreamError("the host's stream broke off before it was complete", "upstream_stream_broken", err));
+        reader.cancel(error).catch(() => {});
+        const next = await resumeAfter(error);
+        if (ended) return;
+        if (next) {
+          reader = next.getReader();
+          continue;
+        }
+        try {
+          // Timed like any write: a client that never reads cannot hold this relay (and its log line) forever.
+          waiting = ON_CLIENT;
+          waitStarted = Date.now();
+          await writer.write(new TextEncoder().encode(options.errorEvent(toRouterError(idleError ?? error))));
+          await writer.close();
+        } catch {
+          // The client left meanwhile, or was cut: `end` already ran or runs below; nothing more to tell it.
+        }
+        end({ kind: "error", error: idleError ?? error });
+        return;
+      }
+    }
+  };
+
+  /** Reads the current host body to its end; throws on a break (host failure) or when the client stopped reading. */
+  const pumpFrom = async () => {
+    for (;;) {
+      waiting = ON_HOST;
+      waitStarted = Date.now();
+      const { done, value } = await reader.read();
+      waiting = NOT_WAITING;
+      if (idleError) throw idleError;
+      if (ended) return; // cancelled by the client while the read was pending
+      if (done) break;
+      const out = options.transform ? options.transform.push(value) : value;
+      if (out.length) await write(out);
+    }
+    const rest = options.transform?.flush();
+    if (rest?.length) await write(rest);
+    const verdict = options.endCheck?.(tail.at(-1)) ?? "whole";
+    if (verdict === "cut") throw upstreamError("the host's stream ended before the answer was complete", "upstream_stream_broken");
+    waiting = ON_CLIENT;
+    waitStarted = Date.now();
+    await writer.close().catch((err) => Promise.reject(new ClientWriteFailed("the client stopped reading", { cause: err })));
+    if (verdict === "host_error") end({ kind: "error", error: upstreamError("the host ended its stream with an error event", "upstream_error_event") });
+    else end({ kind: "complete" });
   };
   void pump();
   return readable;

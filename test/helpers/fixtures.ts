@@ -2,6 +2,10 @@
 import apply from "../fixtures/llama-server/apply-template.body?raw";
 import chat from "../fixtures/llama-server/chat.body?raw";
 import chatStream from "../fixtures/llama-server/chat-stream.body?raw";
+import chatStreamIds from "../fixtures/llama-server/chat-stream-ids.body?raw";
+import chatStreamIdsReasoning from "../fixtures/llama-server/chat-stream-ids-reasoning.body?raw";
+import chatStreamIdsUtf8 from "../fixtures/llama-server/chat-stream-ids-utf8.body?raw";
+import completionStreamIds from "../fixtures/llama-server/completion-stream-ids.body?raw";
 import completionsStream from "../fixtures/llama-server/completions-stream.body?raw";
 import embeddings from "../fixtures/llama-server/embeddings.body?raw";
 import error401 from "../fixtures/llama-server/error-401.body?raw";
@@ -14,4 +18,4 @@ import responsesStream from "../fixtures/llama-server/responses-stream.body?raw"
 import routerModels from "../fixtures/llama-server/router-mode-models.body?raw";
 import routerUnknown from "../fixtures/llama-server/router-mode-unknown.body?raw";
 
-export const FIXTURES = { apply, chat, chatStream, completionsStream, embeddings, error401, errorContext, errorEmbeddings, messages, messagesStream, models, responsesStream, routerModels, routerUnknown };
+export const FIXTURES = { apply, chat, chatStream, chatStreamIds, chatStreamIdsReasoning, chatStreamIdsUtf8, completionStreamIds, completionsStream, embeddings, error401, errorContext, errorEmbeddings, messages, messagesStream, models, responsesStream, routerModels, routerUnknown };

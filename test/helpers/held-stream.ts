@@ -36,9 +36,9 @@ export function heldStream() {
  * whole answers are secret-scanned here: the scan reads a clone of the body, and a cloned stream's first chunk does
  * not come through to this reader while its twin waits for the rest.
  */
-export function direct(path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+export function direct(path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
   const all: Record<string, string> = body === undefined ? { ...headers } : { authorization: `Bearer ${KEY}`, "content-type": "application/json", ...headers };
-  const request = new Request(`https://router.test${path}`, { method: body === undefined ? "GET" : "POST", headers: all, body: body === undefined ? undefined : JSON.stringify(body) });
+  const request = new Request(`https://router.test${path}`, { method: body === undefined ? "GET" : "POST", headers: all, body: body === undefined ? undefined : JSON.stringify(body), signal });
   return worker.fetch(request, env as Env, createExecutionContext()).then((response) => {
     if (request.method === "GET") scanResponse(`${request.method} ${path}`, response);
     return response;

@@ -30,7 +30,8 @@ describe("POST /api/chat", () => {
     const body = await res.json<any>();
     expect(body).toMatchObject({ object: "chat.completion", model: "gpu/qwen", usage: { completion_tokens: 4, prompt_tokens: 26 } });
     expect(body.choices[0]).toMatchObject({ index: 0, message: { role: "assistant" } });
-    expect(hosts.calls[0]!.json()).toEqual({ model: "tiny", ...CHAT, extra_param: 1, stream: true, stream_options: { include_usage: true } });
+    // Token ids and counts ride along, so that a break could be continued (src/continuation/).
+    expect(hosts.calls[0]!.json()).toEqual({ model: "tiny", n_probs: 1, timings_per_token: true, ...CHAT, extra_param: 1, stream: true, stream_options: { include_usage: true } });
     expect(logs.find((l) => l.path === "/api/chat")).toMatchObject({ purpose: "compaction", route: "gpu/qwen", status: 200, tokens: { prompt: 26, completion: 4 } });
   });
 

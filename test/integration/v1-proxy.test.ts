@@ -52,7 +52,8 @@ describe("/v1 chat completions", () => {
     const sent = hosts.calls.find((c) => c.url.endsWith("/v1/chat/completions"))!;
     expect(sent.url).toBe(`${gpu}/v1/chat/completions`);
     // Non-streaming is asked of the host as a stream (so a disconnect can cancel it); a host answering JSON anyway is fine.
-    expect(sent.json()).toEqual({ model: "qwen2.5-coder-32b-instruct", ...CHAT, my_new_param: { keep: true }, stream: true, stream_options: { include_usage: true } });
+    // The stream carries token ids and counts, so that a break could be continued elsewhere (src/continuation/).
+    expect(sent.json()).toEqual({ model: "qwen2.5-coder-32b-instruct", n_probs: 1, timings_per_token: true, ...CHAT, my_new_param: { keep: true }, stream: true, stream_options: { include_usage: true } });
     expect(sent.headers.get("authorization")).toBe("Bearer sk-upstream-SECRET-gpu");
   });
 

@@ -24,10 +24,17 @@ describe("alias forms in the providers config", () => {
     const config = parseProvidersConfig(
       withAliases({ small: "edge/tiny", chain: ["gpu/qwen-32b", "laptop/qwen-7b"], pool: { members: ["gpu/tiny", "laptop/tiny"], policy: "replicas" }, fallback: { members: ["gpu/qwen-32b", "edge/tiny"], policy: "ordered" } }),
     );
-    expect(aliasMembers(config.aliases.small!)).toEqual({ members: ["edge/tiny"], policy: "ordered" });
-    expect(aliasMembers(config.aliases.chain!)).toEqual({ members: ["gpu/qwen-32b", "laptop/qwen-7b"], policy: "ordered" });
-    expect(aliasMembers(config.aliases.pool!)).toEqual({ members: ["gpu/tiny", "laptop/tiny"], policy: "replicas" });
-    expect(aliasMembers(config.aliases.fallback!)).toEqual({ members: ["gpu/qwen-32b", "edge/tiny"], policy: "ordered" });
+    expect(aliasMembers(config.aliases.small!)).toEqual({ members: ["edge/tiny"], policy: "ordered", continuation: true });
+    expect(aliasMembers(config.aliases.chain!)).toEqual({ members: ["gpu/qwen-32b", "laptop/qwen-7b"], policy: "ordered", continuation: true });
+    expect(aliasMembers(config.aliases.pool!)).toEqual({ members: ["gpu/tiny", "laptop/tiny"], policy: "replicas", continuation: true });
+    expect(aliasMembers(config.aliases.fallback!)).toEqual({ members: ["gpu/qwen-32b", "edge/tiny"], policy: "ordered", continuation: true });
+  });
+
+  it("continuation is on unless the object form switches it off; only a boolean is accepted", () => {
+    const config = parseProvidersConfig(withAliases({ on: { members: ["gpu/tiny"], policy: "replicas", continuation: true }, off: { members: ["gpu/tiny", "laptop/tiny"], policy: "replicas", continuation: false } }));
+    expect(aliasMembers(config.aliases.on!).continuation).toBe(true);
+    expect(aliasMembers(config.aliases.off!)).toEqual({ members: ["gpu/tiny", "laptop/tiny"], policy: "replicas", continuation: false });
+    expect(messageOf(withAliases({ pool: { members: ["gpu/tiny"], policy: "replicas", continuation: "no" } }))).toMatch(/\$\.aliases\.pool\.continuation: Invalid input: expected boolean/);
   });
 
   it("rejects an unknown policy, naming the path and the two allowed values", () => {

@@ -64,6 +64,8 @@ describe("providers config schema", () => {
     const chained = run(JSON.stringify({ ...TWO_HOSTS, aliases: { ...TWO_HOSTS.aliases, best: "coder" } }));
     expect(chained.status).toBe(1);
     expect(chained.stderr).toMatch(/aliases do not chain/);
+    const off = run(JSON.stringify({ ...TWO_HOSTS, aliases: { coder: { members: ["gpu/qwen-32b", "laptop/qwen-7b"], policy: "replicas", continuation: false } } }));
+    expect([off.status, off.stdout]).toEqual([0, expect.stringMatching(/1 alias\(es\); continuation off for: coder\n$/)]);
   });
 
   it.each([
