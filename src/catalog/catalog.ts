@@ -4,6 +4,7 @@
  * `GET /v1/models`, `GET /api/opencode-config`, the agent configs and `GET /api/catalog`, so they never disagree;
  * its model list is the resolver's own (resolver/served.ts), so what inference accepts is what the catalog lists.
  */
+import { fleet } from "../routing/index.js";
 import { parseSlots, type SlotUse } from "../routing/host-reports.js";
 import type { Capability, Provider, ProvidersConfig } from "../config/schema.js";
 import type { Env } from "../env.js";
@@ -158,6 +159,8 @@ export async function slotUse(config: ProvidersConfig, env: Env, model: CatalogM
   const provider = model.status === "online" && model.loaded !== false ? providerOf(config, model.provider) : undefined;
   if (!provider) return null;
   const answer = await probeModelInfo(provider, env, "/slots", model.upstream, { maxAgeMs });
+  // What the catalog and the status page read is also the fleet router's freshest picture of the host.
+  if (answer.ok) fleet.recordSlots(provider, model.upstream, answer.body, answer.askedAt);
   return (answer.ok && parseSlots(answer.body)) || null;
 }
 

@@ -39,7 +39,9 @@ async function fetchReports(route: ModelRoute, env: Env, withResidency: boolean)
   ]);
   const now = Date.now();
   if (slots.ok) {
-    fleet.recordSlots(route.provider, route.upstream, slots.body, now);
+    // Dated when it was asked: a slot the router's own request freed while the answer was on its way still shows
+    // busy in it, and must not read as another client's.
+    fleet.recordSlots(route.provider, route.upstream, slots.body, slots.askedAt);
     // It answers again: no need to try it last any more (a host back from a restart is ranked as the empty host it is).
     markHealthy(route.provider);
   }

@@ -82,7 +82,7 @@ export interface Ranking<T extends Candidate> {
 export const MIN_COUNTED_SHARE = 0.25;
 /** An own match covering this share of the prompt is `warm`, less is `partial`. */
 export const WARM_SHARE = 0.8;
-/** Estimates this close are equal; the session's home, then the spread hash, then config order decide. */
+/** Estimates this close to the quickest are equal; the session's home, then the spread hash, then config order decide. */
 export const TIE_MS = 50;
 
 export function rankCandidates<T extends Candidate>(request: RankRequest<T>, signals: FleetSignals, settings: RoutingSettings, now: number): Ranking<T> {
@@ -99,13 +99,13 @@ export function rankCandidates<T extends Candidate>(request: RankRequest<T>, sig
   // cached elsewhere makes moving cheaper); a new one by what is its own, so new conversations spread.
   const continuing = estimates.some((e) => e.cache !== "cold");
   const cost = (e: Estimate<T>) => (continuing ? e.ttftMs : e.ownTtftMs);
-  const sorted = [...estimates].sort(
-    (a, b) =>
-      Math.round(cost(a) / TIE_MS) - Math.round(cost(b) / TIE_MS) ||
-      Number(b.home) - Number(a.home) ||
-      spread.get(a.route)! - spread.get(b.route)! ||
-      configIndex.get(a.route)! - configIndex.get(b.route)!,
-  );
+  const tieBreak = (a: Estimate<T>, b: Estimate<T>) =>
+    Number(b.home) - Number(a.home) || spread.get(a.route)! - spread.get(b.route)! || configIndex.get(a.route)! - configIndex.get(b.route)!;
+  // Ties are judged against the quickest estimate, not by rounding each one (24 and 26 ms would round apart).
+  const byCost = [...estimates].sort((a, b) => cost(a) - cost(b) || tieBreak(a, b));
+  const quickest = cost(byCost[0]!);
+  const tied = byCost.filter((e) => cost(e) - quickest <= TIE_MS).sort(tieBreak);
+  const sorted = [...tied, ...byCost.filter((e) => cost(e) - quickest > TIE_MS)];
   return { ...ranking, order: loadedAndFreeFirst(homeFirst(sorted)) };
 }
 

@@ -238,12 +238,15 @@ export class MemorySignals implements FleetSignals {
   recordSlots(host: HostRef, model: string, processing: readonly boolean[], now: number): void {
     if (processing.length === 0) return;
     const m = this.model(host, model);
+    // Two readers (the routing refresh, the catalog) may answer out of order: the older picture never wins.
+    if (m.slotsReportedAt !== undefined && now < m.slotsReportedAt) return;
     // The host's own count: a restart with another `-np` shows here.
     while (m.slots.length < processing.length) m.slots.push(emptySlot());
     m.slots.length = processing.length;
     processing.forEach((busy, i) => (m.slots[i]!.reportedBusy = busy));
     m.slotsReportedAt = now;
-    this.host(host).reportedAt = now;
+    const h = this.host(host);
+    h.reportedAt = Math.max(h.reportedAt ?? now, now);
   }
 
   recordResidency(host: HostRef, models: ReadonlyMap<string, Residency>, now: number): void {

@@ -64,9 +64,10 @@ async function fetchModels(provider: Provider, env: Env): Promise<Probe> {
 }
 
 /** A host's JSON answer to a GET, or why there is none; never throws. */
+/** `askedAt`: when the request left; the answer describes the host somewhere between then and `askedAt + latencyMs`. */
 export type HostAnswer =
-  | { ok: true; body: unknown; latencyMs: number }
-  | { ok: false; error: string; status: number; code: string | null; latencyMs: number };
+  | { ok: true; body: unknown; latencyMs: number; askedAt: number }
+  | { ok: false; error: string; status: number; code: string | null; latencyMs: number; askedAt: number };
 
 /** GETs a read-only host endpoint with the probe deadline; failures become a value (the catalog reports them). */
 async function getHostJson(provider: Provider, env: Env, path: string): Promise<HostAnswer> {
@@ -76,12 +77,12 @@ async function getHostJson(provider: Provider, env: Env, path: string): Promise<
     const latencyMs = Date.now() - started;
     if (!response.ok) {
       const error = await hostErrorToRouterError(provider.id, response);
-      return { ok: false, error: error.message, status: error.status, code: error.code, latencyMs };
+      return { ok: false, error: error.message, status: error.status, code: error.code, latencyMs, askedAt: started };
     }
-    return { ok: true, body: await readHostJson(provider.id, response, path.split("?")[0]!, DISCOVERY_MAX_BYTES), latencyMs };
+    return { ok: true, body: await readHostJson(provider.id, response, path.split("?")[0]!, DISCOVERY_MAX_BYTES), latencyMs, askedAt: started };
   } catch (err) {
     const known = err instanceof RouterError ? err : undefined;
-    return { ok: false, error: known?.message ?? "probe failed", status: known?.status ?? 502, code: known?.code ?? null, latencyMs: Date.now() - started };
+    return { ok: false, error: known?.message ?? "probe failed", status: known?.status ?? 502, code: known?.code ?? null, latencyMs: Date.now() - started, askedAt: started };
   }
 }
 

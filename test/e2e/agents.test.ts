@@ -33,6 +33,20 @@ async function opencode(model: string) {
   });
 }
 
+/**
+ * Until each model's host reports no slot busy through the router's `/api/models/{id}`, which asks the host afresh
+ * and hands what it read to the fleet router. Fails after 10 s.
+ */
+async function routerSeesIdle(ids: string[]): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const busy = await Promise.all(ids.map(async (id) => ((await (await fetch(`${routerUrl}/api/models/${id}`, { headers: auth })).json()) as { slots: { busy: number } }).slots.busy));
+    if (busy.every((n) => n === 0)) return;
+    if (Date.now() > deadline) throw new Error(`slots still busy after 10 s: ${ids.map((id, i) => `${id} ${busy[i]}`).join(", ")}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 describe("opencode CLI with the config from /api/opencode-config", () => {
   it.each(["a/tiny", "b/tiny", `r/${E2E.routerModeName}`])("opencode run --model boocode-local/%s answers and exits 0", async (model) => {
     const before = seenIds();
@@ -66,6 +80,10 @@ describe("opencode CLI with the config from /api/opencode-config", () => {
 
 describe("alias pool affinity seen through x-boocode-route", () => {
   it("each agent session stays on its host across requests; different sessions use both hosts", async () => {
+    // Both hosts idle, and the router knowing it: an agent run before this one may have left a request (opencode's
+    // title) that its exit cancelled, and a new session rightly avoids a host still finishing it.
+    await routerSeesIdle(["a/tiny", "b/tiny"]);
+    const reasons: string[] = [];
     const routeFor = async (session: string) => {
       const res = await fetch(`${routerUrl}/v1/chat/completions`, {
         method: "POST",
@@ -74,7 +92,9 @@ describe("alias pool affinity seen through x-boocode-route", () => {
       });
       expect(res.status).toBe(200);
       await res.text();
-      return res.headers.get("x-boocode-route")!.split(";")[0]!; // a replicas pool adds the router's reason
+      const header = res.headers.get("x-boocode-route")!;
+      reasons.push(`${session}: ${header}`);
+      return header.split(";")[0]!; // a replicas pool adds the router's reason
     };
     const chosen = new Set<string>();
     for (let s = 0; s < 6; s++) {
@@ -82,7 +102,7 @@ describe("alias pool affinity seen through x-boocode-route", () => {
       for (let i = 0; i < 2; i++) expect(await routeFor(`ses_e2e_${s}`)).toBe(first);
       chosen.add(first);
     }
-    expect(chosen).toEqual(new Set(["a/tiny", "b/tiny"]));
+    expect(chosen, reasons.join("\n")).toEqual(new Set(["a/tiny", "b/tiny"]));
   });
 });
 

@@ -6,7 +6,8 @@ import { fakeHosts, hostJson, hostStream, sseEvents } from "../helpers/fake-host
 import { FIXTURES } from "../helpers/fixtures.js";
 import { direct, heldStream } from "../helpers/held-stream.js";
 import { orderForSession } from "../../src/resolver/affinity.js";
-import { uniqueHost, useConfig } from "../helpers/worker.js";
+import { fleet } from "../../src/routing/index.js";
+import { KEY, uniqueHost, useConfig } from "../helpers/worker.js";
 
 let a: string, b: string;
 let hosts: ReturnType<typeof fakeHosts> | undefined;
@@ -127,6 +128,76 @@ describe("a replicas pool reads what the hosts are doing", () => {
       await res.text();
       expect(res.headers.get("x-boocode-route")).toBe("b/qwen; cache=cold; queue=0");
     }
+  });
+});
+
+describe("every /slots the router reads is routing information", () => {
+  const oneSlot = (busy: () => boolean) => () => hostJson([{ id: 0, n_ctx: 4096, is_processing: busy() }]);
+  const modelList = () => hostJson({ object: "list", data: [{ id: "tiny", object: "model", owned_by: "llamacpp", meta: { n_ctx_train: 4096 } }] });
+  const viewOf = (id: string, baseUrl: string) => fleet.signals.view({ id, baseUrl }, "tiny", Date.now()).slots[0]!;
+
+  it("a slot another client took, seen by GET /api/models/{id}, counts in the next ranking without waiting for the refresh", async () => {
+    let aBusy = false;
+    hosts = fakeHosts({
+      [`${a}/slots`]: oneSlot(() => aBusy),
+      [`${b}/slots`]: oneSlot(() => false),
+      [`${a}/v1/models`]: modelList,
+      [`${a}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+      [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+    });
+    await (await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 })).text();
+    expect(viewOf("a", a).foreignBusy).toBe(false);
+    aBusy = true; // another client's request, which the router did not send
+    const detail = await direct("/api/models/a/qwen", undefined, { authorization: `Bearer ${KEY}` });
+    expect(await detail.json()).toMatchObject({ slots: { total: 1, busy: 1 } });
+    expect(viewOf("a", a).foreignBusy).toBe(true);
+  });
+
+  it("a report asked for while the router's own request held the slot still shows it busy, and is not read as another client's", async () => {
+    // The isolate's clock moves only when the test moves it, so "asked before the request ended" is exact.
+    let now = Date.now();
+    vi.spyOn(Date, "now").mockImplementation(() => now);
+    const held = heldStream();
+    let gated = false;
+    let slotsAsked!: () => void;
+    const asked = new Promise<void>((resolve) => (slotsAsked = resolve));
+    let answerSlots!: () => void;
+    const answered = new Promise<void>((resolve) => (answerSlots = resolve));
+    hosts = fakeHosts({
+      [`${a}/v1/models`]: modelList,
+      [`${a}/v1/chat/completions`]: held.handler,
+      // Once gated, the host answers /slots late, as a real one does between prompt batches: after the router's
+      // own request has ended, with that request still shown.
+      [`${a}/slots`]: async () => {
+        if (!gated) return hostJson([{ id: 0, n_ctx: 4096, is_processing: false }]);
+        slotsAsked();
+        await answered;
+        return hostJson([{ id: 0, n_ctx: 4096, is_processing: true }]);
+      },
+    });
+    const end = fleet.signals.end.bind(fleet.signals);
+    let markEnded!: () => void;
+    const requestEnded = new Promise<void>((resolve) => (markEnded = resolve));
+    vi.spyOn(fleet.signals, "end").mockImplementation((finished, at) => {
+      end(finished, at);
+      markEnded();
+    });
+    const detailOf = () => direct("/api/models/a/qwen", undefined, { authorization: `Bearer ${KEY}` });
+    await (await detailOf()).text(); // a fresh report: the request below starts no background refresh
+    const stream = await direct("/v1/chat/completions", { model: "a/qwen", stream: true, messages: TURN_1 });
+    const reader = stream.body!.getReader();
+    await reader.read();
+    gated = true;
+    const detail = detailOf();
+    await asked;
+    now += 10;
+    held.release();
+    while (!(await reader.read()).done);
+    await requestEnded; // the router's bookkeeping runs after the last chunk went out
+    now += 10;
+    answerSlots();
+    expect(await (await detail).json()).toMatchObject({ slots: { total: 1, busy: 1 } });
+    expect(viewOf("a", a).foreignBusy).toBe(false);
   });
 });
 

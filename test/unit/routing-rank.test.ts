@@ -1,6 +1,6 @@
 // Ranking by expected time to first token: load, prefill rate, cached prefixes, ties, shared system prompts, reasons.
 import { describe, expect, it } from "vitest";
-import { FleetRouter, prefixChain, slotWait, type Candidate, type SlotView } from "../../src/routing/index.js";
+import { FleetRouter, MemorySignals, TIE_MS, prefixChain, slotWait, type Candidate, type FleetSignals, type HostRef, type SlotView } from "../../src/routing/index.js";
 import { chatBody, hostOf, occupy, routeOf, serve, slotsAnswer } from "../helpers/routing-fakes.js";
 
 const pool = () => [routeOf("a"), routeOf("b"), routeOf("c")];
@@ -44,6 +44,34 @@ describe("ascending expected time to first token, deterministic ties", () => {
     }
     expect([...wins.keys()].sort()).toEqual(["a/coder", "b/coder", "c/coder"]);
     expect(Math.min(...wins.values())).toBeGreaterThanOrEqual(10);
+  });
+
+  it("estimates a few ms apart are a tie wherever they fall: new conversations still spread over both hosts", () => {
+    // b reads prompts a little faster, so a cold prompt costs a few ms less there; 24 vs 26 ms would round apart.
+    const signals = new MemorySignals();
+    const skewed: FleetSignals = Object.assign(Object.create(signals) as FleetSignals, {
+      view: (host: HostRef, model: string, now: number) => {
+        const v = signals.view(host, model, now);
+        return host.id === "b" ? { ...v, prefillPerSecond: v.prefillPerSecond * 1.1 } : v;
+      },
+    });
+    const router = new FleetRouter(skewed);
+    const [a, b] = pool();
+    const bodyOf = (chars: number, conversation = 0) => ({ model: "coder", messages: [{ role: "user", content: `${conversation} `.padEnd(chars, "x") }] });
+    const costsOf = (chars: number) => {
+      const order = rank(router, [a!, b!], bodyOf(chars)).order;
+      return [a, b].map((route) => order.find((e) => e.route === route)!.ttftMs) as [number, number];
+    };
+    // The shortest prompt whose two costs straddle a rounding boundary (a multiple of TIE_MS / 2).
+    const chars = Array.from({ length: 400 }, (_, n) => n + 1).find((n) => {
+      const [costA, costB] = costsOf(n);
+      return Math.round(costA / TIE_MS) !== Math.round(costB / TIE_MS);
+    })!;
+    const [costA, costB] = costsOf(chars);
+    expect(costA - costB).toBeGreaterThan(0);
+    expect(costA - costB).toBeLessThan(TIE_MS);
+    const wins = new Set(Array.from({ length: 40 }, (_, i) => firstOf(router, [a!, b!], bodyOf(chars, i))));
+    expect(wins).toEqual(new Set(["a/coder", "b/coder"]));
   });
 
   it("keeps config order when nothing tells the hosts apart (no session, no prompt)", () => {

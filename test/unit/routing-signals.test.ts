@@ -201,4 +201,11 @@ describe("another client's requests", () => {
     s.recordSlots(A, "coder", [true], 50); // taken after it ended: someone else's
     expect(s.view(A, "coder", 60).slots[0]!.foreignBusy).toBe(true);
   });
+
+  it("an older report arriving after a newer one does not replace it (two readers answered out of order)", () => {
+    const s = new MemorySignals();
+    s.recordSlots(A, "coder", [true, false], 100);
+    s.recordSlots(A, "coder", [false, false], 50);
+    expect(s.view(A, "coder", 120).slots.map((slot) => slot.foreignBusy)).toEqual([true, false]);
+  });
 });
