@@ -23,11 +23,13 @@ export async function refreshHostReports(routes: readonly ModelRoute[], env: Env
   const now = Date.now();
   const firstTime: Promise<unknown>[] = [];
   for (const route of routes) {
-    if (!fleet.needsRefresh(route.provider, now)) continue;
-    const known = fleet.signals.view(route.provider, route.upstream, now).slotsKnown;
+    // A pool is ranked on residency too, which only a pool's refresh reads: slots read for a single-host request or
+    // by the catalog are not enough for its first ranking.
+    const firstPoolLook = options.pool && !fleet.signals.residencyRead(route.provider);
+    if (!fleet.needsRefresh(route.provider, now) && !firstPoolLook) continue;
     const work = fetchReports(route, env, options.pool);
     waitUntil(work);
-    if (!known && options.pool) firstTime.push(Promise.race([work, new Promise((resolve) => setTimeout(resolve, FIRST_REPORT_WAIT_MS))]));
+    if (firstPoolLook) firstTime.push(Promise.race([work, new Promise((resolve) => setTimeout(resolve, FIRST_REPORT_WAIT_MS))]));
   }
   await Promise.all(firstTime);
 }
@@ -53,4 +55,7 @@ async function fetchReports(route: ModelRoute, env: Env, withResidency: boolean)
     }
     if (residency.size > 0) fleet.signals.recordResidency(route.provider, residency, now);
   }
+  // A router-mode host answers /slots for an unloaded model with an error: its model list alone is a report.
+  const residencyRead = withResidency && (route.provider.discover ? models?.ok === true : true);
+  if (slots.ok || residencyRead) fleet.signals.reported(route.provider, slots.askedAt, { withResidency: residencyRead });
 }

@@ -22,6 +22,11 @@ export const ROUTING_DEFAULTS = {
   refreshAfterMs: 2_000,
   /** A refresh that was asked for and never recorded is asked for again after this long. */
   refreshClaimMs: 10_000,
+  /**
+   * A request of the router's own still counted on a slot that `/slots` shows idle this long after it was sent is
+   * over (its end was never seen, e.g. the isolate stopped running it); a younger one may not have reached the host.
+   */
+  lostAfterMs: 10_000,
   /** Which slots another client keeps busy, from `/slots`, is believed this long. */
   slotsTrustMs: 15_000,
   /** Residency older than this is ignored (the model is assumed loaded). */
@@ -92,8 +97,15 @@ export interface FleetSignals {
    */
   begin(host: HostRef, model: string, slot: number, chain: PrefixChain, now: number, session?: string): void;
   end(finished: FinishedRequest, now: number): void;
-  /** A `/slots` answer: whether each slot (by position) is processing. */
+  /** A `/slots` answer: whether each slot (by position) is processing, as it was at `now`. From any reader. */
   recordSlots(host: HostRef, model: string, processing: readonly boolean[], now: number): void;
+  /**
+   * The background refresh read the host's reports asked for at `now`: its slots, and with `withResidency` which
+   * models it has loaded (nothing, on a host not in router mode).
+   */
+  reported(host: HostRef, now: number, options: { withResidency: boolean }): void;
+  /** A refresh has read the host's residency at least once: a pool can be ranked knowing what it must load. */
+  residencyRead(host: HostRef): boolean;
   recordResidency(host: HostRef, models: ReadonlyMap<string, Residency>, now: number): void;
   /**
    * One model's residency learned from an answer (a router-mode host served it: loaded; refused it because it was
@@ -132,6 +144,7 @@ interface ModelState {
 interface HostState {
   residency?: { models: Map<string, Residency>; at: number };
   reportedAt?: number;
+  residencyRead?: boolean;
   claimedAt?: number;
 }
 
@@ -243,10 +256,22 @@ export class MemorySignals implements FleetSignals {
     // The host's own count: a restart with another `-np` shows here.
     while (m.slots.length < processing.length) m.slots.push(emptySlot());
     m.slots.length = processing.length;
-    processing.forEach((busy, i) => (m.slots[i]!.reportedBusy = busy));
+    processing.forEach((busy, i) => {
+      const slot = m.slots[i]!;
+      slot.reportedBusy = busy;
+      if (!busy) slot.inFlightSince = slot.inFlightSince.filter((sent) => now - sent < this.settings.lostAfterMs);
+    });
     m.slotsReportedAt = now;
+  }
+
+  reported(host: HostRef, now: number, options: { withResidency: boolean }): void {
     const h = this.host(host);
     h.reportedAt = Math.max(h.reportedAt ?? now, now);
+    if (options.withResidency) h.residencyRead = true;
+  }
+
+  residencyRead(host: HostRef): boolean {
+    return this.hosts.get(hostKey(host))?.residencyRead === true;
   }
 
   recordResidency(host: HostRef, models: ReadonlyMap<string, Residency>, now: number): void {

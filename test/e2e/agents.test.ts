@@ -102,7 +102,10 @@ describe("alias pool affinity seen through x-boocode-route", () => {
       for (let i = 0; i < 2; i++) expect(await routeFor(`ses_e2e_${s}`)).toBe(first);
       chosen.add(first);
     }
-    expect(chosen, reasons.join("\n")).toEqual(new Set(["a/tiny", "b/tiny"]));
+    // On failure: the routes' reasons, and what the router counts in flight per host (the status page's figure).
+    const status = (await (await fetch(`${routerUrl}/status.json`)).json()) as { providers: { id: string; inFlight: number }[] };
+    const inFlight = status.providers.map((p) => `${p.id} in flight ${p.inFlight}`).join(", ");
+    expect(chosen, `${reasons.join("\n")}\n${inFlight}`).toEqual(new Set(["a/tiny", "b/tiny"]));
   });
 });
 

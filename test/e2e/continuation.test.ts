@@ -3,6 +3,7 @@
 // the `openai` SDK still receives one complete answer, the same one an uninterrupted run gives (temperature 0). The
 // two hosts and the pool exist only for this file: the config is pushed here and the original one restored after.
 import { readFileSync } from "node:fs";
+import { get } from "node:http";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { ProvidersConfigInput } from "../../src/config/schema.js";
@@ -16,7 +17,17 @@ const client = new OpenAI({ baseURL: `${routerUrl}/v1`, apiKey: E2E.clientKey, m
 const original = JSON.parse(readFileSync(`${stateDir}/llama-providers.json`, "utf8")) as ProvidersConfigInput;
 const hosts: Record<string, RunningLlamaServer> = {};
 
-const configVersion = async () => ((await (await fetch(`${routerUrl}/health`)).json()) as { config: { version: number } }).config.version;
+/**
+ * The config version the router serves, asked on a connection of its own: the poll below runs while the router's
+ * dev server closes idle pooled connections, and a request on one that was just closed fails ("other side closed").
+ */
+const configVersion = () =>
+  new Promise<number>((resolve, reject) => {
+    get(`${routerUrl}/health`, { agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (d: string) => (text += d)).on("end", () => resolve((JSON.parse(text) as { config: { version: number } }).config.version));
+    }).on("error", reject);
+  });
 
 /** Waits until the router serves config `version` (it re-reads KV every 2 s); a hang guard, not a pause. */
 async function servedVersion(version: number): Promise<void> {

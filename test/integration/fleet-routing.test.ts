@@ -6,6 +6,9 @@ import { fakeHosts, hostJson, hostStream, sseEvents } from "../helpers/fake-host
 import { FIXTURES } from "../helpers/fixtures.js";
 import { direct, heldStream } from "../helpers/held-stream.js";
 import { orderForSession } from "../../src/resolver/affinity.js";
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import type { Env } from "../../src/env.js";
+import worker from "../../src/index.js";
 import { fleet } from "../../src/routing/index.js";
 import { KEY, uniqueHost, useConfig } from "../helpers/worker.js";
 
@@ -265,6 +268,47 @@ describe("a router-mode member the router believes has the model loaded", () => 
       ],
       aliases: { coder: { members: ["a/qwen", "b/qwen"], policy: "replicas" } },
     });
+  });
+
+  it("is still asked with autoload=false when the catalog read its slots before the pool's first request (slots are not residency)", async () => {
+    hosts = fakeHosts({
+      [`${a}/v1/models`]: routerModeList("loaded"),
+      [`${a}/slots`]: slotsOf(2, 0),
+      [`${b}/v1/models`]: routerModeList("loaded"),
+      [`${b}/slots`]: slotsOf(2, 0),
+      [`${a}/v1/chat/completions`]: unloadedHost, // unloaded since: the refusal tells
+      [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+    });
+    const detail = await direct("/api/models/a/qwen", undefined, { authorization: `Bearer ${KEY}` });
+    expect(await detail.json()).toMatchObject({ slots: { total: 2, busy: 0 } });
+    const res = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: TURN_1 }, HOME_A);
+    await res.text();
+    expect(routeOf(res)).toBe("b/qwen");
+    const chatCalls = hosts.calls.filter((c) => c.url.includes("/v1/chat/completions")).map((c) => c.url);
+    expect(chatCalls).toEqual([`${a}/v1/chat/completions?autoload=false`, `${b}/v1/chat/completions`]);
+  });
+
+  it("is still asked with autoload=false after a request naming it alone read its slots (that read is not residency)", async () => {
+    hosts = fakeHosts({
+      [`${a}/v1/models`]: routerModeList("loaded"),
+      [`${a}/slots`]: slotsOf(2, 0),
+      [`${b}/v1/models`]: routerModeList("loaded"),
+      [`${b}/slots`]: slotsOf(2, 0),
+      [`${a}/v1/chat/completions`]: unloadedHost, // unloaded since the model list was read: the refusal tells
+      [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
+    });
+    // A request for a/qwen alone (it loads, as a request naming one model does); its background read of a's /slots
+    // is awaited here.
+    const ctx = createExecutionContext();
+    const single = await worker.fetch(new Request("https://router.test/v1/chat/completions", { method: "POST", headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" }, body: JSON.stringify({ model: "a/qwen", stream: true, messages: TURN_1 }) }), env as Env, ctx);
+    await single.text();
+    await waitOnExecutionContext(ctx);
+    expect(hosts.calls.some((c) => c.url.startsWith(`${a}/slots`))).toBe(true);
+    const res = await direct("/v1/chat/completions", { model: "coder", stream: true, messages: [{ role: "user", content: "a new conversation" }] }, HOME_A);
+    await res.text();
+    expect(routeOf(res)).toBe("b/qwen");
+    const poolCalls = hosts.calls.filter((c) => c.url.includes("/v1/chat/completions")).map((c) => c.url).slice(1);
+    expect(poolCalls).toEqual([`${a}/v1/chat/completions?autoload=false`, `${b}/v1/chat/completions`]);
   });
 
   it("is asked to answer only if it really has it; when it has not (unloaded since its last report), the next member serves at once", async () => {

@@ -57,9 +57,15 @@ describe("in-flight counts and refresh", () => {
     expect(s.needsRefresh(A, 0)).toBe(true);
     expect(s.needsRefresh(A, 1)).toBe(false);
     expect(s.needsRefresh(A, ROUTING_DEFAULTS.refreshClaimMs)).toBe(true);
+    // Slots another reader (the catalog) recorded are not the refresh: residency may still be unread.
     s.recordSlots(A, "coder", [false, true], 20_000);
+    expect(s.needsRefresh(A, 20_000)).toBe(true);
+    s.reported(A, 20_000, { withResidency: false });
+    expect(s.residencyRead(A)).toBe(false);
     expect(s.needsRefresh(A, 20_000 + ROUTING_DEFAULTS.refreshAfterMs - 1)).toBe(false);
     expect(s.needsRefresh(A, 20_000 + ROUTING_DEFAULTS.refreshAfterMs)).toBe(true);
+    s.reported(A, 30_000, { withResidency: true });
+    expect(s.residencyRead(A)).toBe(true);
   });
 
   it("takes the slot count from /slots (then requests may be pinned), and believes another client's busy slot only while the report is recent", () => {
@@ -200,6 +206,20 @@ describe("another client's requests", () => {
     expect(s.view(A, "coder", 40).slots[0]!.foreignBusy).toBe(false);
     s.recordSlots(A, "coder", [true], 50); // taken after it ended: someone else's
     expect(s.view(A, "coder", 60).slots[0]!.foreignBusy).toBe(true);
+  });
+
+  it("a request whose end was never seen stops counting once /slots shows its slot idle long after it was sent", () => {
+    const s = new MemorySignals();
+    const chain = prefixChain("chat", chatBody("c1", 1));
+    s.recordSlots(A, "coder", [false, false], 0);
+    s.begin(A, "coder", 0, chain, 1_000);
+    s.begin(A, "coder", 1, chain, 1_000);
+    // Idle soon after: the request may still be on its way to the host.
+    s.recordSlots(A, "coder", [false, false], 1_000 + ROUTING_DEFAULTS.lostAfterMs - 1);
+    expect(s.view(A, "coder", 20_000).inFlight).toBe(2);
+    // Idle long after: slot 0's request is over; slot 1's, still shown working, is not.
+    s.recordSlots(A, "coder", [false, true], 1_000 + ROUTING_DEFAULTS.lostAfterMs);
+    expect(s.view(A, "coder", 20_000).slots.map((slot) => slot.inFlightSince.length)).toEqual([0, 1]);
   });
 
   it("an older report arriving after a newer one does not replace it (two readers answered out of order)", () => {
