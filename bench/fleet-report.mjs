@@ -1,4 +1,5 @@
 // The fleet bench's figures, table and chart (docs/benchmark.md, "Fleet routing" says how to read them).
+import { renderBarPanels } from "./bar-chart.mjs";
 import { median, pct } from "./report.mjs";
 
 export const POLICIES = ["ordered", "round-robin", "least-busy", "rendezvous", "fleet"];
@@ -152,49 +153,28 @@ export function renderMarkdown(meta, calibration, s, svgName) {
 
 /** Four panels (TTFT p95, turns/min, cache ratio, load waits) in a 2×2 grid, a bar per policy and phase; plain SVG. */
 export function renderSvg(s, meta) {
-  const panels = [
-    { title: "TTFT p95 (s), lower is better", value: (x) => x.ttftP95 / 1000, fmt: (v) => v.toFixed(1) },
-    { title: "turns per minute, higher is better", value: (x) => x.turnsPerMin, fmt: (v) => v.toFixed(1) },
-    { title: "cache ratio over the fleet (cache_n / prompt tokens), higher is better", value: (x) => x.cacheRatio, fmt: (v) => v.toFixed(2), max: 1 },
-    { title: "waited on a load while a loaded member was free (goal: 0)", value: (x) => x.waitedOnLoad, fmt: (v) => String(v) },
-  ];
-  const colors = { steady: "#3b6ea8", fault: "#d9822b" };
-  const W = 1000, panelW = 480, panelH = 230, plotH = 170, left = 16, top = 48, gap = 24;
-  const H = top + 2 * panelH + 30;
-  const esc = (t) => String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;");
-  const out = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`);
-  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${left}" y="20" font-size="15" font-weight="bold">${esc(`Fleet routing: 5 policies on 3 llama-server hosts (A 1 slot, B 2 slots, C router mode)${meta.mode === "quick" ? ", quick run" : ""}`)}</text>`);
-  PHASES.forEach((phase, i) => {
-    const x = left + i * 170;
-    out.push(`<rect x="${x}" y="29" width="11" height="11" fill="${colors[phase]}"/><text x="${x + 16}" y="39">${esc(PHASE_LABEL[phase])}</text>`);
+  const panel = (title, value, fmt, max) => ({
+    title,
+    fmt,
+    max,
+    groups: POLICIES.map((policy) => ({
+      label: policy,
+      bold: policy === "fleet",
+      values: Object.fromEntries(PHASES.filter((phase) => s[phase]?.[policy]).map((phase) => [phase, value(s[phase][policy])])),
+    })),
   });
-  panels.forEach((panel, k) => {
-    const x0 = left + (k % 2) * (panelW + gap);
-    const y0 = top + Math.floor(k / 2) * panelH;
-    const values = PHASES.flatMap((phase) => POLICIES.map((p) => (s[phase]?.[p] ? panel.value(s[phase][p]) : NaN))).filter(Number.isFinite);
-    const max = panel.max ?? Math.max(1e-9, ...values) * 1.15;
-    out.push(`<text x="${x0}" y="${y0 + 14}" font-weight="bold">${esc(panel.title)}</text>`);
-    const baseY = y0 + 24 + plotH;
-    out.push(`<line x1="${x0}" y1="${baseY}" x2="${x0 + panelW}" y2="${baseY}" stroke="#999"/>`);
-    const groupW = panelW / POLICIES.length;
-    POLICIES.forEach((policy, g) => {
-      const gx = x0 + g * groupW;
-      const bw = (groupW - 24) / 2;
-      PHASES.forEach((phase, j) => {
-        const x = s[phase]?.[policy];
-        if (!x) return;
-        const v = panel.value(x);
-        const h = Number.isFinite(v) ? Math.max(0, (v / max) * plotH) : 0;
-        const bx = gx + 10 + j * (bw + 4);
-        out.push(`<rect x="${bx.toFixed(1)}" y="${(baseY - h).toFixed(1)}" width="${bw.toFixed(1)}" height="${h.toFixed(1)}" fill="${colors[phase]}"><title>${esc(`${policy}, ${PHASE_LABEL[phase]}: ${Number.isFinite(v) ? panel.fmt(v) : "–"}`)}</title></rect>`);
-        out.push(`<text x="${(bx + bw / 2).toFixed(1)}" y="${(baseY - h - 4).toFixed(1)}" text-anchor="middle" font-size="10">${Number.isFinite(v) ? esc(panel.fmt(v)) : "–"}</text>`);
-      });
-      out.push(`<text x="${(gx + groupW / 2).toFixed(1)}" y="${baseY + 16}" text-anchor="middle"${policy === "fleet" ? ' font-weight="bold"' : ""}>${esc(policy)}</text>`);
-    });
+  return renderBarPanels({
+    title: `Fleet routing: 5 policies on 3 llama-server hosts (A 1 slot, B 2 slots, C router mode)${meta.mode === "quick" ? ", quick run" : ""}`,
+    series: [
+      { key: "steady", label: PHASE_LABEL.steady, color: "#3b6ea8" },
+      { key: "fault", label: PHASE_LABEL.fault, color: "#d9822b" },
+    ],
+    panels: [
+      panel("TTFT p95 (s), lower is better", (x) => x.ttftP95 / 1000, (v) => v.toFixed(1)),
+      panel("turns per minute, higher is better", (x) => x.turnsPerMin, (v) => v.toFixed(1)),
+      panel("cache ratio over the fleet (cache_n / prompt tokens), higher is better", (x) => x.cacheRatio, (v) => v.toFixed(2), 1),
+      panel("waited on a load while a loaded member was free (goal: 0)", (x) => x.waitedOnLoad, (v) => String(v)),
+    ],
+    footer: `${meta.date.slice(0, 16).replace("T", " ")} UTC, commit ${meta.commit}, seed ${meta.seed}, ${meta.setup.plan.rounds} round(s) per phase; method: docs/benchmark.md, "Fleet routing"`,
   });
-  out.push(`<text x="${left}" y="${H - 8}" fill="#555" font-size="11">${esc(`${meta.date.slice(0, 16).replace("T", " ")} UTC, commit ${meta.commit}, seed ${meta.seed}, ${meta.setup.plan.rounds} round(s) per phase; method: docs/benchmark.md, "Fleet routing"`)}</text>`);
-  out.push("</svg>");
-  return out.join("\n") + "\n";
 }

@@ -2,7 +2,7 @@
 // processes in their own process groups (stopped on exit, SIGINT and SIGTERM), free ports, health waits, the
 // llama-server install, generated models, and the providers config pushed to a private local KV state.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -109,6 +109,20 @@ export function procStat(pid) {
   const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
   const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
   return { cpuMs: (ticks * 1000) / 100, rssKiB: rss }; // USER_HZ is 100 on Linux
+}
+
+/**
+ * CPU time of every thread of `pid` so far, in ns, from the scheduler (`/proc/<pid>/task/<tid>/schedstat`): exact where
+ * `/proc/<pid>/stat` counts 10 ms ticks.
+ */
+export function cpuNs(pid) {
+  let total = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    } catch {} // a thread that ended between the listing and the read
+  }
+  return total;
 }
 
 /** Descendants of pid whose command is `name` (e.g. the workerd that miniflare spawned). */
