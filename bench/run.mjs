@@ -567,8 +567,8 @@ function write(meta, r) {
     "",
     "Columns: direct = the upstream itself; native pipe = a Worker that returns the host's body untouched (workerd pumps it, no JS per chunk; " +
       "only a Worker that never looks at the bytes can do this); floor = the same Worker moving every chunk through JS unchanged " +
-      "(a read loop into an IdentityTransformStream, the cheapest way to see each chunk, and what the router's byte-level `model` rewrite needs): " +
-      "the platform floor the targets compare against; npm start / npm run dev = the router (client key checked, `model` rewritten). " +
+      "(a read loop into an IdentityTransformStream, the cheapest way to see each chunk, and what the router's byte-level `model` rewrite needs); " +
+      "the targets compare npm start with the native pipe; npm start / npm run dev = the router (client key checked, `model` rewritten). " +
       "TTFT: request start to the first SSE event with content. chunks/s: SSE data events received by all streams / wall time of the batches " +
       "(c=1: one stream at a time; c=16/64: that many streams at once, each running requests back to back). Stream time: request start to [DONE]. " +
       "Interleaved: each round runs every path in rotated order. " +
