@@ -253,6 +253,13 @@ describe("a router-mode member the router believes has the model loaded", () => 
   const slotsOf = (total: number, busy: number) => () => hostJson(Array.from({ length: total }, (_, id) => ({ id, n_ctx: 4096, is_processing: id < busy })));
   /** A session whose rendezvous home is `a` (ties go to the home). */
   const HOME_A = { "x-session-affinity": Array.from({ length: 64 }, (_, i) => `home-a-${i}`).find((id) => orderForSession([{ id: "a/qwen" }, { id: "b/qwen" }], id)[0]!.id === "a/qwen")! };
+  /** Both hosts list the model as loaded and show two free slots. */
+  const bothReportLoadedAndFree = () => ({
+    [`${a}/v1/models`]: routerModeList("loaded"),
+    [`${a}/slots`]: slotsOf(2, 0),
+    [`${b}/v1/models`]: routerModeList("loaded"),
+    [`${b}/slots`]: slotsOf(2, 0),
+  });
   /** llama-server in router mode with the model unloaded: `?autoload=false` is refused, anything else loads and answers. */
   const unloadedHost = (request: Request) =>
     new URL(request.url).searchParams.get("autoload") === "false"
@@ -272,10 +279,7 @@ describe("a router-mode member the router believes has the model loaded", () => 
 
   it("is still asked with autoload=false when the catalog read its slots before the pool's first request (slots are not residency)", async () => {
     hosts = fakeHosts({
-      [`${a}/v1/models`]: routerModeList("loaded"),
-      [`${a}/slots`]: slotsOf(2, 0),
-      [`${b}/v1/models`]: routerModeList("loaded"),
-      [`${b}/slots`]: slotsOf(2, 0),
+      ...bothReportLoadedAndFree(),
       [`${a}/v1/chat/completions`]: unloadedHost, // unloaded since: the refusal tells
       [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
     });
@@ -290,10 +294,7 @@ describe("a router-mode member the router believes has the model loaded", () => 
 
   it("is still asked with autoload=false after a request naming it alone read its slots (that read is not residency)", async () => {
     hosts = fakeHosts({
-      [`${a}/v1/models`]: routerModeList("loaded"),
-      [`${a}/slots`]: slotsOf(2, 0),
-      [`${b}/v1/models`]: routerModeList("loaded"),
-      [`${b}/slots`]: slotsOf(2, 0),
+      ...bothReportLoadedAndFree(),
       [`${a}/v1/chat/completions`]: unloadedHost, // unloaded since the model list was read: the refusal tells
       [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
     });
@@ -314,10 +315,7 @@ describe("a router-mode member the router believes has the model loaded", () => 
   it("is asked to answer only if it really has it; when it has not (unloaded since its last report), the next member serves at once", async () => {
     hosts = fakeHosts({
       // Both report the model loaded and their slots free; the session's home is `a`, so `a` ranks first.
-      [`${a}/v1/models`]: routerModeList("loaded"),
-      [`${a}/slots`]: slotsOf(2, 0),
-      [`${b}/v1/models`]: routerModeList("loaded"),
-      [`${b}/slots`]: slotsOf(2, 0),
+      ...bothReportLoadedAndFree(),
       [`${a}/v1/chat/completions`]: unloadedHost,
       [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
     });
@@ -337,10 +335,7 @@ describe("a router-mode member the router believes has the model loaded", () => 
 
   it("comes back last, with loading allowed, when no other member answers", async () => {
     hosts = fakeHosts({
-      [`${a}/v1/models`]: routerModeList("loaded"),
-      [`${a}/slots`]: slotsOf(2, 0),
-      [`${b}/v1/models`]: routerModeList("loaded"),
-      [`${b}/slots`]: slotsOf(2, 0),
+      ...bothReportLoadedAndFree(),
       [`${a}/v1/chat/completions`]: unloadedHost,
       [`${b}/v1/chat/completions`]: () => hostJson({ error: { message: "Loading model", type: "unavailable_error", code: 503 } }, 503),
     });
