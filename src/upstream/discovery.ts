@@ -63,11 +63,11 @@ async function fetchModels(provider: Provider, env: Env): Promise<Probe> {
   return answer.ok ? { ok: true, models: parseModelList(answer.body, (name) => logDroppedName(provider, name)), latencyMs: answer.latencyMs } : answer;
 }
 
-/** A host's JSON answer to a GET, or why there is none; never throws. */
-/** `askedAt`: when the request left; the answer describes the host somewhere between then and `askedAt + latencyMs`. */
-export type HostAnswer =
-  | { ok: true; body: unknown; latencyMs: number; askedAt: number }
-  | { ok: false; error: string; status: number; code: string | null; latencyMs: number; askedAt: number };
+/**
+ * A host's JSON answer to a GET, or why there is none; never throws. `askedAt`: when the request left; the answer
+ * describes the host somewhere between then and `askedAt + latencyMs`.
+ */
+export type HostAnswer = ({ ok: true; body: unknown } | { ok: false; error: string; status: number; code: string | null }) & { latencyMs: number; askedAt: number };
 
 /** GETs a read-only host endpoint with the probe deadline; failures become a value (the catalog reports them). */
 async function getHostJson(provider: Provider, env: Env, path: string): Promise<HostAnswer> {
