@@ -103,7 +103,7 @@ export function dialectFor(path: string): ErrorDialect {
 }
 
 /** Anthropic's error types by status (docs.anthropic.com/en/api/errors). */
-function anthropicType(status: number): string {
+export function anthropicType(status: number): string {
   if (status === 401) return "authentication_error";
   if (status === 403) return "permission_error";
   if (status === 404) return "not_found_error";

@@ -38,7 +38,7 @@ const NOT_COPIED = new Set([
   "logprobs", "top_logprobs", "n_probs", "timings_per_token", "response_fields", "return_tokens", "return_progress", "id_slot",
   "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call", "response_format", "grammar", "json_schema",
   "chat_template_kwargs", "reasoning_format", "reasoning_effort", "add_generation_prompt", "continue_final_message", "echo",
-  "multimodal_data",
+  "multimodal_data", "thinking_budget_tokens", "__metadata_user_id",
 ]);
 
 const TOKEN_LIMITS = ["n_predict", "max_completion_tokens", "max_tokens"] as const;

@@ -5,6 +5,7 @@
  * that leaves frees the slot (stream/assemble.ts); any other JSON answer is read with a bound and gets its top-level
  * `model` set. Every path ends in the request's one log line. See docs/architecture.md, "Invariants".
  */
+import { AnthropicEvents } from "../anthropic/events.js";
 import { Continuation, type ContinuationSetup } from "../continuation/continuation.js";
 import { dialectFor, errorPayload } from "../errors.js";
 import { json } from "../http.js";
@@ -45,6 +46,8 @@ export interface AnswerOptions {
   readByScript: boolean;
   /** The stream may be continued on another host if it breaks (continuation/); absent: it ends with an error event. */
   continuation?: ContinuationSetup;
+  /** A `/v1/messages` request asked of the chat endpoint: the chat stream is written as Anthropic events (anthropic/). */
+  answerAs?: "anthropic";
 }
 
 export async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, options: AnswerOptions): Promise<Response> {
@@ -65,14 +68,17 @@ export async function answer(request: RouterRequest, route: ModelRoute, hostResp
     }
     const assembling = assembler ? new AssembleTransform(assembler(), route.id) : undefined;
     const continuing = options.continuation && new Continuation(request, options.continuation, { route, activity: options.activity, attempt: options.attempt });
-    const source = continuing?.transform ?? (assembling ? undefined : new ModelRewriter(route.id));
+    // The Anthropic events carry the composite id themselves: the chat chunks' `model` is not rewritten for them.
+    const translating = options.answerAs === "anthropic" ? new AnthropicEvents(route.id) : undefined;
+    const source = continuing?.transform ?? (assembling || translating ? undefined : new ModelRewriter(route.id));
+    const last = assembling ?? translating;
     const body = relay(hostResponse.body, {
-      transform: assembling ? (source ? chain(source, assembling) : assembling) : source,
+      transform: last ? (source ? chain(source, last) : last) : source,
       resume: continuing?.resume,
       idleMs: route.provider.timeouts.idleMs,
       readByScript,
       // The assembled path checks the answer's end itself (stream/assemble.ts).
-      endCheck: assembling ? undefined : endCheckFor(hostPath),
+      endCheck: assembling ? undefined : endCheckFor(translating ? "/v1/messages" : hostPath),
       signal: request.signal,
       errorEvent: assembler ? (error) => JSON.stringify(errorPayload(error)) : errorEvent(dialectFor(new URL(request.url).pathname)),
       onEnd: (outcome) => {
@@ -81,7 +87,7 @@ export async function answer(request: RouterRequest, route: ModelRoute, hostResp
         request.log.outcome = outcome.kind;
         request.log.bytes = outcome.bytes;
         if (outcome.error) request.log.error = outcome.error.message;
-        const final = assembling ? { usage: assembling.assembler.usage, timings: assembling.assembler.timings } : usageEventInTail(outcome.tail);
+        const final = assembling ? { usage: assembling.assembler.usage, timings: assembling.assembler.timings } : translating ? translating.final : usageEventInTail(outcome.tail);
         logTokens(request, final?.usage);
         attemptEnded(request, options, final, outcome.kind === "complete");
         continuing?.ended(outcome.kind === "complete");

@@ -22,6 +22,11 @@ export interface HostBody {
   readonly pinnable?: boolean;
   /** How its answer could be continued if its stream broke (continuation/plan.ts); undefined: it cannot. */
   readonly continuation?: ContinuationPlan;
+  /**
+   * The client asked `/v1/messages`; this is the chat request llama-server would have made of it, sent to the chat
+   * endpoint, and the router writes the answer as Anthropic events (src/anthropic/).
+   */
+  readonly answerAs?: "anthropic";
 }
 
 /**

@@ -6,6 +6,8 @@
  * does not know still pass. Its answer goes to answer.ts. No resend once a byte went to the client (a chat stream that
  * breaks may be continued exactly: src/continuation/).
  */
+import { anthropicToChat } from "../anthropic/to-chat.js";
+import { continuationPlan } from "../continuation/plan.js";
 import type { Env } from "../env.js";
 import { RouterError } from "../errors.js";
 import type { RouterRequest } from "../request-context.js";
@@ -42,14 +44,31 @@ const PROMPT_APIS = new Map<string, PromptApi>([
  */
 const PINNABLE = new Set(["/v1/chat/completions", "/v1/completions", "/v1/responses"]);
 
+const CHAT = "/v1/chat/completions";
+
 /**
- * The body a host gets for `hostPath`: non-streaming chat and completions are asked as a stream and assembled. The
- * conversation's prefix hashes are taken here, while the parsed body still exists.
+ * The body a host gets for `hostPath`: non-streaming chat and completions are asked as a stream and assembled; a
+ * `/v1/messages` stream that could be continued is asked of the chat endpoint (messagesViaChat). The conversation's
+ * prefix hashes are taken here, while the parsed body still exists.
  */
 export function forHost(raw: Record<string, unknown>, hostPath: string): HostBody {
+  const chat = hostPath === "/v1/messages" ? messagesViaChat(raw) : undefined;
+  if (chat) return { ...forHost(chat, CHAT), answerAs: "anthropic" };
   const api = PROMPT_APIS.get(hostPath);
   const pinnable = PINNABLE.has(hostPath) && raw.id_slot === undefined;
   return { ...hostBody(raw, raw.stream !== true && assemblerFor(hostPath) !== undefined, hostPath), ...(api && { chain: prefixChain(api, raw) }), pinnable };
+}
+
+/**
+ * A streamed `/v1/messages` request as the chat request llama-server makes of it (anthropic/to-chat.ts), when that
+ * chat stream could be continued: the chat stream carries the token ids and counts Anthropic's does not. It asks for
+ * the final usage and per-token timings (the output tokens and the prompt counts of Anthropic's events). Not with
+ * `stop_sequences`: a chat stream does not say which sequence stopped it, and Anthropic's `stop_sequence` must.
+ */
+function messagesViaChat(raw: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (raw.stream !== true || (Array.isArray(raw.stop_sequences) ? raw.stop_sequences.length > 0 : raw.stop_sequences != null)) return undefined;
+  const chat = { model: raw.model, ...anthropicToChat(raw), stream_options: { include_usage: true }, timings_per_token: true };
+  return continuationPlan(chat, CHAT, false) ? chat : undefined;
 }
 
 /** Resolves `model`, and forwards the body to the first candidate that answers. */
@@ -60,7 +79,7 @@ export async function proxyInference(request: RouterRequest, env: Env, body: Hos
 }
 
 async function forward(request: RouterRequest, env: Env, body: HostBody, candidates: ModelRoute[], ranking: Ranking<ModelRoute>, options: ProxyOptions, continuation = true): Promise<Response> {
-  const { hostPath } = options;
+  const hostPath = body.answerAs ? CHAT : options.hostPath;
   // A stream that can be continued asks its host for token ids and counts (continuation/).
   const plan = continuation ? body.continuation : undefined;
   // A replicas pool is where the fleet router chose; an ordered chain is tried in config order.
@@ -99,7 +118,7 @@ async function forward(request: RouterRequest, env: Env, body: HostBody, candida
       throw refusal ?? error;
     }
     return answer(request, route, hostResponse, {
-      hostPath, activity, attempt, pooled: balanced, assembled: body.assembled, readByScript: options.readByScript ?? false,
+      hostPath, activity, attempt, pooled: balanced, assembled: body.assembled, readByScript: options.readByScript ?? false, answerAs: body.answerAs,
       ...(plan && { continuation: { env, candidates, ranking, body, plan } }),
     });
   }

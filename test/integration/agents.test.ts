@@ -3,7 +3,7 @@ import { parse as parseToml } from "smol-toml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Env } from "../../src/env.js";
 import worker from "../../src/index.js";
-import { fakeHosts, hostJson, hostStream, sseEvents } from "../helpers/fake-hosts.js";
+import { fakeHosts, hostJson, hostStream, refused, sseEvents, type HostHandler } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
 import { call, uniqueHost, useConfig } from "../helpers/worker.js";
 
@@ -25,7 +25,7 @@ beforeEach(async () => {
 });
 afterEach(() => hosts?.restore());
 
-const withHosts = (extra: Record<string, () => Response | Promise<Response>> = {}) =>
+const withHosts = (extra: Record<string, HostHandler> = {}) =>
   fakeHosts({ [`${gpu}/v1/models`]: () => hostJson(FIXTURES.models), [`${laptop}/v1/models`]: () => hostJson(FIXTURES.models), ...extra });
 
 describe("GET /api/opencode-config", () => {
@@ -180,9 +180,13 @@ describe("Anthropic paths", () => {
     }
   });
 
-  it("a broken Anthropic stream ends with an Anthropic error event", async () => {
-    hosts = withHosts({ [`${laptop}/v1/messages`]: () => hostStream(sseEvents(FIXTURES.messagesStream), { after: 2, kind: "stall" }) });
-    const res = await call("/v1/messages", { json: { model: "laptop/tiny", stream: true, max_tokens: 4, messages: [{ role: "user", content: "hi" }] } });
+  it.each([
+    ["asked of the host's chat endpoint and written as Anthropic events", {}, "/v1/chat/completions", FIXTURES.chatStreamIds],
+    ["passed to the host's own Anthropic endpoint (stop_sequences)", { stop_sequences: ["END"] }, "/v1/messages", FIXTURES.messagesStream],
+  ])("a broken Anthropic stream ends with an Anthropic error event: %s", async (_name, fields, hostPath, recorded) => {
+    // The stall comes after the first token: a continuation on the same (only) host is tried and refused, then the error.
+    hosts = withHosts({ [`${laptop}${hostPath}`]: () => hostStream(sseEvents(recorded), { after: 2, kind: "stall" }), [`${laptop}/apply-template`]: refused });
+    const res = await call("/v1/messages", { json: { model: "laptop/tiny", stream: true, max_tokens: 4, messages: [{ role: "user", content: "hi" }], ...fields } });
     const text = await res.text();
     expect(text).toContain('"model":"laptop/tiny"');
     const last = text.trim().split("\n\n").at(-1)!;

@@ -341,15 +341,14 @@ describe("where a continuation would not be exact or safe, the stream ends as be
     expect(contentOf(text)).toBe(TOKENS.slice(0, 3).map((t) => t.choices[0].delta.content).join("") + "5 ");
   });
 
-  it("/v1/messages (Anthropic streams carry no token ids) is not continued", async () => {
-    hosts = breakingPool(() => hostStream(sseEvents(FIXTURES.messagesStream), { after: 3, kind: "reset" }));
-    hosts.restore();
+  it("/v1/messages with stop_sequences (passed to the host's own Anthropic endpoint, whose stream has no token ids) is not continued", async () => {
     const messages = sseEvents(FIXTURES.messagesStream);
     hosts = fakeHosts({ [`${a}/v1/messages`]: () => hostStream(messages, { after: 3, kind: "reset" }), [`${b}/v1/messages`]: () => hostStream(messages, { after: 3, kind: "reset" }) });
-    const text = await (await call("/v1/messages", { json: { model: "pool", messages: MESSAGES, stream: true, max_tokens: 8 } })).text();
+    const text = await (await call("/v1/messages", { json: { model: "pool", messages: MESSAGES, stream: true, max_tokens: 8, stop_sequences: ["END"] } })).text();
     expect(text.endsWith("\n\n")).toBe(true);
     expect(text.match(/event: error/g)).toHaveLength(1);
     expect(callsTo("/v1/messages")[0]!.json()).not.toHaveProperty("n_probs");
+    expect(callsTo("/v1/chat/completions")).toHaveLength(0);
   });
 });
 
@@ -515,5 +514,79 @@ describe("a client that leaves", () => {
     });
     // At once: without the abort reaching the continuation's stream, only the idle watchdog (5 s) would end it, as an error.
     expect(lines.map((l) => [l.outcome, l.continued?.atToken])).toEqual([["cancelled", 3]]);
+  });
+});
+
+describe("an Anthropic /v1/messages stream is continued like a chat stream (the router asks the chat endpoint, writes Anthropic events)", () => {
+  beforeEach(() => usePool({ pinned: { members: ["a/tiny", "b/tiny"], policy: "replicas", continuation: false } }));
+
+  /** The Anthropic events of a stream, `event:` names checked against each `type`. */
+  const anthropicEvents = (text: string) =>
+    text.split("\n\n").filter(Boolean).map((block) => {
+      const [name, data] = block.split("\n");
+      const event = JSON.parse(data!.slice(6));
+      expect(name).toBe(`event: ${event.type}`);
+      return event;
+    });
+  const textOf = (events: any[]) => events.filter((e) => e.delta?.type === "text_delta").map((e) => e.delta.text).join("");
+  const sentText = (n: number) => TOKENS.slice(0, n).map((t) => t.choices[0].delta.content).join("");
+
+  it("a break mid-answer: one message (one id, one start, one stop), no character twice or missing, output tokens of both hosts", async () => {
+    hosts = breakingPool(brokenAfter(3));
+    let text = "";
+    const lines = await captureLogLines(async () => {
+      text = await (await call("/v1/messages", { json: { model: "pool", system: "be brief", messages: MESSAGES, stream: true, max_tokens: 7, temperature: 0 } })).text();
+    });
+    const events = anthropicEvents(text);
+    expect(events.map((e) => e.type)).toEqual(["message_start", "content_block_start", ...Array(7).fill("content_block_delta"), "content_block_stop", "message_delta", "message_stop"]);
+    expect(events[0].message).toMatchObject({ id: TOKENS[0].id, model: expect.stringMatching(/^(a|b)\/tiny$/), usage: { cache_read_input_tokens: 25, input_tokens: 1, output_tokens: 0 } });
+    expect(textOf(events)).toBe(sentText(3) + CONTINUED_TEXT);
+    expect(events.at(-2)).toEqual({ type: "message_delta", delta: { stop_reason: "max_tokens", stop_sequence: null }, usage: { output_tokens: 7 } });
+    // The host got the chat request llama-server makes of this body, asking for token ids; the continuation counts the limit.
+    const [chat] = callsTo("/v1/chat/completions");
+    expect(chat!.json()).toMatchObject({ model: "tiny", messages: [{ role: "system", content: "be brief" }, ...MESSAGES], max_tokens: 7, temperature: 0, stream: true, n_probs: 1, timings_per_token: true, stream_options: { include_usage: true } });
+    expect(callsTo("/v1/messages")).toHaveLength(0);
+    const [completion] = callsTo("/completion");
+    expect(originOf(completion!)).not.toBe(originOf(chat!));
+    expect(completion!.json()).toMatchObject({ n_predict: 4, temperature: 0, prompt: [...PROMPT_IDS, ...TOKENS.slice(0, 3).map((t) => t.choices[0].logprobs.content[0].id)] });
+    expect(lines[0]).toMatchObject({ path: "/v1/messages", outcome: "complete", continued: { atToken: 3 }, tokens: { prompt: 26, completion: 7 } });
+  });
+
+  it("a break inside a tool call's arguments is not continued: the tool_use block stays open and one Anthropic error event ends the stream", async () => {
+    const toolEvent = 'data: {"choices":[{"finish_reason":null,"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\\"city\\": \\"Par"}}]},"logprobs":{"content":[{"id":5,"token":"Par","bytes":[80,97,114],"logprob":-1,"top_logprobs":[]}]}}],"created":1,"id":"chatcmpl-1","model":"tiny","object":"chat.completion.chunk","timings":{"cache_n":0,"prompt_n":26,"predicted_n":9}}\n\n';
+    hosts = breakingPool(() => hostStream([IDS_EVENTS[0]!, toolEvent], { after: 2, kind: "reset" }));
+    const tools = [{ name: "get_weather", input_schema: { type: "object", properties: { city: { type: "string" } } } }];
+    let text = "";
+    const lines = await captureLogLines(async () => {
+      text = await (await call("/v1/messages", { json: { model: "pool", messages: MESSAGES, stream: true, max_tokens: 50, tools } })).text();
+    });
+    const events = anthropicEvents(text);
+    expect(events.map((e) => e.type)).toEqual(["message_start", "content_block_start", "content_block_delta", "error"]);
+    expect(events[1].content_block).toEqual({ type: "tool_use", id: "c1", name: "get_weather", input: {} });
+    expect(events[2].delta).toEqual({ type: "input_json_delta", partial_json: '{"city": "Par' });
+    expect(events[3].error).toMatchObject({ type: "api_error", message: expect.stringMatching(/broke off/) });
+    expect(lines[0]).toMatchObject({ outcome: "error", notContinued: "a tool call is in flight" });
+    expect(callsTo("/v1/chat/completions")[0]!.json().tools).toEqual([{ type: "function", function: { name: "get_weather", description: "", parameters: tools[0]!.input_schema } }]);
+  });
+
+  it("continuation: false on the alias: still one Anthropic stream, and a break ends it with one error event", async () => {
+    hosts = breakingPool(brokenAfter(3));
+    const text = await (await call("/v1/messages", { json: { model: "pinned", messages: MESSAGES, stream: true, max_tokens: 7 } })).text();
+    const events = anthropicEvents(text);
+    expect(events.map((e) => e.type)).toEqual(["message_start", "content_block_start", "content_block_delta", "content_block_delta", "content_block_delta", "error"]);
+    expect(textOf(events)).toBe(sentText(3));
+    expect(callsTo("/v1/chat/completions")[0]!.json()).not.toHaveProperty("n_probs");
+    expect(callsTo("/completion")).toHaveLength(0);
+  });
+
+  it("a break in reasoning continues the thinking block through the chat endpoint", async () => {
+    hosts = reasoningPool();
+    const text = await (await call("/v1/messages", { json: { model: "pool", messages: MESSAGES, stream: true, max_tokens: 4 } })).text();
+    const events = anthropicEvents(text);
+    expect(events.filter((e) => e.type === "content_block_start").map((e) => e.content_block.type)).toEqual(["thinking"]);
+    expect(events.filter((e) => e.delta?.type === "thinking_delta").map((e) => e.delta.thinking).join("")).toBe(R_TEXT.join(""));
+    expect(events.at(-1)).toEqual({ type: "message_stop" });
+    expect(events.filter((e) => e.type === "message_start")).toHaveLength(1);
+    expect(callsTo("/v1/chat/completions").map((c) => c.json()).find((b) => b.continue_final_message)).toMatchObject({ continue_final_message: "reasoning_content", max_tokens: 1 });
   });
 });

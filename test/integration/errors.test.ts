@@ -212,7 +212,8 @@ describe("a host stream that ends cleanly but early", () => {
   const cases = [
     { path: "/v1/chat/completions", recorded: FIXTURES.chatStream, last: "data: [DONE]", body: CHAT },
     { path: "/v1/completions", recorded: FIXTURES.completionsStream, last: "data: [DONE]", body: { model: CHAT.model, prompt: "hi" } },
-    { path: "/v1/messages", recorded: FIXTURES.messagesStream, last: "event: message_stop", body: CHAT },
+    // With stop_sequences the router passes /v1/messages to the host's own endpoint (the translated path: anthropic-messages.test.ts).
+    { path: "/v1/messages", recorded: FIXTURES.messagesStream, last: "event: message_stop", body: { ...CHAT, stop_sequences: ["END"] } },
     { path: "/v1/responses", recorded: FIXTURES.responsesStream, last: "event: response.completed", body: { model: CHAT.model, input: "hi" } },
   ];
 

@@ -230,7 +230,7 @@ describe("slots: one conversation per slot", () => {
     expect(secondAgain).toEqual(second);
   });
 
-  it("does not pin where llama-server ignores id_slot (Anthropic messages), nor over a client's own id_slot", async () => {
+  it("does not pin where llama-server ignores id_slot (its own Anthropic endpoint), nor over a client's own id_slot; pins Anthropic messages asked of the chat endpoint", async () => {
     hosts = fakeHosts({
       [`${a}/slots`]: idleSlots,
       [`${b}/slots`]: idleSlots,
@@ -239,12 +239,18 @@ describe("slots: one conversation per slot", () => {
       [`${a}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
       [`${b}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStream)),
     });
-    await (await direct("/v1/messages", { model: "coder", stream: true, max_tokens: 8, system: SYSTEM.content, messages: [{ role: "user", content: "hi" }] })).text();
+    // stop_sequences: the router passes the request to the host's own /v1/messages, which drops id_slot.
+    await (await direct("/v1/messages", { model: "coder", stream: true, max_tokens: 8, stop_sequences: ["END"], system: SYSTEM.content, messages: [{ role: "user", content: "hi" }] })).text();
     await (await direct("/v1/chat/completions", { model: "coder", stream: true, id_slot: 1, messages: opening("mine") })).text();
-    const bodies = hosts.calls.filter((c) => c.method === "POST").map((c) => c.json());
+    await (await direct("/v1/messages", { model: "coder", stream: true, max_tokens: 8, system: SYSTEM.content, messages: [{ role: "user", content: "hi" }] })).text();
+    const posts = hosts.calls.filter((c) => c.method === "POST");
+    const bodies = posts.map((c) => c.json());
+    expect(new URL(posts[0]!.url).pathname).toBe("/v1/messages");
     expect(bodies[0]).not.toHaveProperty("id_slot");
     expect(bodies[1]!.id_slot).toBe(1);
-    expect(hosts.calls.filter((c) => c.method === "POST")[1]!.body.match(/"id_slot"/g)).toHaveLength(1);
+    expect(posts[1]!.body.match(/"id_slot"/g)).toHaveLength(1);
+    expect(new URL(posts[2]!.url).pathname).toBe("/v1/chat/completions");
+    expect(bodies[2]!.id_slot).toEqual(expect.any(Number));
   });
 });
 

@@ -194,7 +194,8 @@ describe("alias pool failover", () => {
 describe("/v1 other inference endpoints", () => {
   it.each([
     ["/v1/completions", { prompt: "hi", max_tokens: 3, stream: true }, "completionsStream"],
-    ["/v1/messages", { messages: [{ role: "user", content: "hi" }], max_tokens: 3, stream: true }, "messagesStream"],
+    // stop_sequences: passed to the host's own /v1/messages (the translated path: anthropic-messages.test.ts).
+    ["/v1/messages", { messages: [{ role: "user", content: "hi" }], max_tokens: 3, stream: true, stop_sequences: ["END"] }, "messagesStream"],
     ["/v1/responses", { input: "hi", stream: true }, "responsesStream"],
   ] as const)("%s streams with the composite id wherever the protocol names the model", async (path, body, fixture) => {
     hosts = both({ [`${laptop}/llama${path}`]: () => hostStream(sseEvents(FIXTURES[fixture])) });
@@ -209,7 +210,7 @@ describe("/v1 other inference endpoints", () => {
   it.each([
     ["/v1/chat/completions", { messages: [{ role: "user", content: "hi" }], stream: true, stream_options: { include_usage: true } }, "chatStream", { prompt: 26, completion: 4 }],
     ["/v1/responses", { input: "hi", stream: true }, "responsesStream", { prompt: 26, completion: 3 }],
-    ["/v1/messages", { messages: [{ role: "user", content: "hi" }], max_tokens: 3, stream: true }, "messagesStream", { completion: 3 }],
+    ["/v1/messages", { messages: [{ role: "user", content: "hi" }], max_tokens: 3, stream: true, stop_sequences: ["END"] }, "messagesStream", { completion: 3 }],
   ] as const)("%s: the log line carries the token counts the stream's last events reported", async (path, body, fixture, tokens) => {
     hosts = both({ [`${laptop}/llama${path}`]: () => hostStream(sseEvents(FIXTURES[fixture])) });
     const logs = await captureLogLines(async () => (await call(path, { json: { model: "laptop/tiny", ...body } })).text());
