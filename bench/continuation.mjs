@@ -31,6 +31,7 @@ const option = (name, fallback) => (argv.indexOf(name) >= 0 ? argv[argv.indexOf(
 const STREAMS = Number(option("--streams", QUICK ? 6 : 100));
 const TOOL_RUNS = QUICK ? 2 : 20;
 const REASONING_STREAMS = QUICK ? 2 : 20;
+const MESSAGES_STREAMS = Number(option("--messages-streams", QUICK ? 2 : 30));
 const OUT_DIR = resolve(option("--out", QUICK ? ".cache/bench-results" : "bench/results"));
 const TOKENS = Number(option("--tokens", QUICK ? 64 : 160));
 const PROMPTS = [
@@ -254,6 +255,49 @@ async function stream(router, body, id, onChunk = () => {}) {
 }
 
 /**
+ * One streamed Anthropic request (`/v1/messages`, as Claude Code sends it), read like `stream`: text deltas are the
+ * chunks; `done` is `message_stop`; `ids` the message ids of every `message_start`; `finishes` the stop reasons.
+ */
+async function streamMessages(router, body, id, onChunk = () => {}) {
+  const t0 = performance.now();
+  const res = await fetch(`${router}/v1/messages`, { method: "POST", headers: headers(id), body: JSON.stringify(body) });
+  const route = (res.headers.get("x-boocode-route") ?? "").split(";")[0];
+  if (res.status !== 200) return { route, status: res.status, error: await res.text(), text: "", times: [], events: [] };
+  const decoder = new TextDecoder();
+  let pending = "";
+  let text = "";
+  let done = false;
+  const errors = [];
+  const finishes = [];
+  const times = [];
+  const chunks = [];
+  const ids = [];
+  for await (const bytes of res.body) {
+    pending += decoder.decode(bytes, { stream: true });
+    let end;
+    while ((end = pending.indexOf("\n\n")) >= 0) {
+      const event = pending.slice(0, end);
+      pending = pending.slice(end + 2);
+      const data = event.split("\n").find((line) => line.startsWith("data: "));
+      if (!data) continue;
+      const e = JSON.parse(data.slice(6));
+      if (e.type === "error") errors.push(e.error);
+      else if (e.type === "message_start") ids.push(e.message.id);
+      else if (e.type === "message_delta") finishes.push(e.delta.stop_reason);
+      else if (e.type === "message_stop") done = true;
+      else if (e.type === "content_block_delta" && (e.delta.type === "text_delta" || e.delta.type === "thinking_delta")) {
+        const piece = e.delta.text ?? e.delta.thinking;
+        chunks.push(piece);
+        text += piece;
+        times.push(performance.now() - t0);
+        onChunk(times.length, route);
+      }
+    }
+  }
+  return { route, status: 200, text, done, errors, finishes, times, chunks, tokenIds: [], ids };
+}
+
+/**
  * The join, judged without the model's rounding: what the host itself continues from the reference's own first
  * `atToken` ids (BOS + template + ids, `/completion`, no cache, as the router asks) is the exact continuation; the
  * killed stream's text after the first host's part must be exactly that. A stream whose first host part already left
@@ -313,13 +357,20 @@ async function main() {
   const model = ensureModel();
   const tools = ["--jinja", "--chat-template-file", resolve("bench/continuation-template.jinja")];
   const [pa, pb, pc, pd, routerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const hosts = { a: host("a", pa, model), b: host("b", pb, model), c: host("c", pc, model, tools), d: host("d", pd, model, tools) };
+  const [pe, pf] = await Promise.all([freePort(), freePort()]);
+  // No prompt cache on e and f: an Anthropic request cannot ask for cache_prompt: false (llama-server drops the field).
+  const noCache = ["--no-cache-prompt"];
+  const hosts = { a: host("a", pa, model), b: host("b", pb, model), c: host("c", pc, model, tools), d: host("d", pd, model, tools), e: host("e", pe, model, noCache), f: host("f", pf, model, noCache) };
   const stateDir = join(WORK, "state");
   const provider = (id, h) => ({ id, baseUrl: h.url, discover: false, models: [{ id: "slow" }] });
   pushConfig({
     version: 1,
-    providers: [provider("a", hosts.a), provider("b", hosts.b), provider("c", hosts.c), provider("d", hosts.d)],
-    aliases: { pool: { members: ["a/slow", "b/slow"], policy: "replicas" }, tools: { members: ["c/slow", "d/slow"], policy: "replicas" } },
+    providers: ["a", "b", "c", "d", "e", "f"].map((id) => provider(id, hosts[id])),
+    aliases: {
+      pool: { members: ["a/slow", "b/slow"], policy: "replicas" },
+      tools: { members: ["c/slow", "d/slow"], policy: "replicas" },
+      messages: { members: ["e/slow", "f/slow"], policy: "replicas" },
+    },
   }, stateDir);
   const routerProc = spawnLogged("router", process.execPath, ["scripts/start.mjs", "--port", String(routerPort), "--persist-to", stateDir, "--outdir", join(WORK, "worker"), "--var", `ROUTER_API_KEYS:${CLIENT_KEY}`]);
   const router = `http://127.0.0.1:${routerPort}`;
@@ -339,14 +390,14 @@ async function main() {
   log("references done");
 
   /** `count` streams, each killed after a random number of chunks; compared with the references; hosts restarted. */
-  async function killedStreams(kind, count, request, references) {
+  async function killedStreams(kind, count, request, references, read = stream) {
     const runs = [];
     for (let i = 0; i < count; i++) {
       const prompt = PROMPTS[i % PROMPTS.length];
       const ref = references.get(prompt);
       const killAt = 1 + Math.floor(random() * (ref.times.length - 2));
       let killed;
-      const r = await stream(router, request(prompt), `${kind}-${i}`, (n, route) => {
+      const r = await read(router, request(prompt), `${kind}-${i}`, (n, route) => {
         if (n !== killAt || killed) return;
         killed = hosts[route.split("/")[0]];
         killed?.kill();
@@ -417,14 +468,33 @@ async function main() {
   const toolLines = routerLines(routerProc.logFile);
   for (const run of toolRuns) run.notContinued = toolLines.get(`tool-${run.i}`)?.notContinued;
 
+  // Anthropic streams (Claude Code's API): the router asks the hosts' chat endpoint and writes Anthropic events. Only
+  // the fields llama-server's Anthropic endpoint reads pass, so no ignore_eos: an answer may end before the limit.
+  await Promise.all([hosts.c.stop(), hosts.d.stop()]);
+  await Promise.all([hosts.e.start(), hosts.f.start()]);
+  const anthropic = (prompt) => ({ model: "messages", max_tokens: TOKENS, temperature: 0, stream: true, messages: [{ role: "user", content: prompt }] });
+  const messagesReference = new Map();
+  for (const [i, prompt] of PROMPTS.entries()) {
+    const r = await streamMessages(router, anthropic(prompt), `messages-ref-${i}`);
+    if (!r.done || r.errors.length || r.chunks.length < 3) throw new Error(`messages reference ${i} did not complete with 3 chunks: ${JSON.stringify(r).slice(0, 300)}`);
+    messagesReference.set(prompt, r);
+  }
+  const messagesRuns = await killedStreams("messages", MESSAGES_STREAMS, anthropic, messagesReference, streamMessages);
+  for (const run of messagesRuns) {
+    // Without token ids in the client's stream the join is judged on characters: where the first host's part ends.
+    const joinChar = run.continued ? messagesReference.get(PROMPTS[run.prompt]).chunks.slice(0, run.continued.atToken).join("").length : undefined;
+    run.join = !run.continued ? "not continued" : run.identical ? "exact" : run.duplicated || run.missing ? "shifted" : run.at === joinChar ? "differs at the join" : "differs after the join";
+  }
+  log("messages runs done");
+
   await stopAll();
-  write(runs, reasoningRuns, toolRuns, model);
+  write(runs, reasoningRuns, toolRuns, messagesRuns, model);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Report
 
-function write(runs, reasoningRuns, toolRuns, model) {
+function write(runs, reasoningRuns, toolRuns, messagesRuns, model) {
   const pct = (n, d) => (d ? `${((100 * n) / d).toFixed(1)}%` : "–");
   const completed = runs.filter((r) => r.completed).length;
   const joinDefects = runs.filter((r) => r.join !== "exact" && r.join !== "not continued");
@@ -463,6 +533,7 @@ function write(runs, reasoningRuns, toolRuns, model) {
     `| transcripts identical to the uninterrupted reference | ${identical}/${runs.length} (${pct(identical, runs.length)}) | ≥ 90% | ${met(identical >= 0.9 * runs.length)} |`,
     `| stall at the join ≤ the continuation's prefill + 1 s | ${stallOk}/${withPrefill.length}; stall p50 ${median(stalls).toFixed(0)} ms, p95 ${p95(stalls).toFixed(0)} ms, max ${stalls.at(-1)?.toFixed(0)} ms; prefill p50 ${median(withPrefill.map((r) => r.prefillMs).sort((x, y) => x - y))} ms | every stream | ${met(withPrefill.length > 0 && stallOk === withPrefill.length)} |`,
     `| reasoning streams (a Qwen3-style template: every delta is reasoning_content), continued through the chat endpoint: completed / joins exact / transcripts identical | ${reasoningRuns.filter((r) => r.completed).length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.join === "exact").length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.identical).length}/${reasoningRuns.length} | – | |`,
+    `| Anthropic \`/v1/messages\` streams (no ignore_eos, hosts \`--no-cache-prompt\`): completed (one message_start, message_stop, no error event) / transcripts that leave the reference at the join (characters duplicated, missing or other) / transcripts identical | ${messagesRuns.filter((r) => r.completed && r.oneId).length}/${messagesRuns.length} / ${messagesRuns.filter((r) => r.join === "shifted" || r.join === "differs at the join").length} / ${messagesRuns.filter((r) => r.identical).length}/${messagesRuns.length} (${pct(messagesRuns.filter((r) => r.identical).length, messagesRuns.length)}) | 100% / 0 / ≥ 90% | ${met(messagesRuns.length > 0 && messagesRuns.every((r) => r.completed && r.oneId) && !messagesRuns.some((r) => r.join === "shifted" || r.join === "differs at the join"))} |`,
     `| tool call in flight at the kill: a valid tool call or one clean error event | ${toolOk}/${inFlight.length} (${toolRuns.length - inFlight.length} of ${toolRuns.length} runs ended before the kill) | 100% | ${met(inFlight.length > 0 && toolOk === inFlight.length)} |`,
     "",
     `One id and one created in every stream: ${runs.filter((r) => r.oneId).length}/${runs.length}. Continued on the other member: ` +
@@ -478,7 +549,7 @@ function write(runs, reasoningRuns, toolRuns, model) {
   mkdirSync(OUT_DIR, { recursive: true });
   const stamp = (QUICK ? "continuation-quick" : `continuation-${date.slice(0, 16).replace(/[-:]/g, "").replace("T", "-")}`) + (UBATCH ? `-ub${UBATCH}` : "");
   writeFileSync(join(OUT_DIR, `${stamp}.md`), md + "\n");
-  writeFileSync(join(OUT_DIR, `${stamp}.json`), JSON.stringify({ date, commit, quick: QUICK, tokens: TOKENS, model: MODEL_ARGS, runs, reasoningRuns, toolRuns }, null, 2) + "\n");
+  writeFileSync(join(OUT_DIR, `${stamp}.json`), JSON.stringify({ date, commit, quick: QUICK, tokens: TOKENS, model: MODEL_ARGS, runs, reasoningRuns, toolRuns, messagesRuns }, null, 2) + "\n");
   writeFileSync(join(OUT_DIR, `${stamp}.svg`), chart(runs));
   console.log(md);
   log(`wrote ${join(OUT_DIR, stamp)}.{md,json,svg}`);
