@@ -13,7 +13,7 @@ import type { RouterRequest } from "../request-context.js";
 import { writeLog } from "../request-context.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { fleet, parseTimings, type Attempt } from "../routing/index.js";
-import { AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
+import { AnthropicMessageAssembler, AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
 import { ModelRewriter } from "../stream/model-rewrite.js";
 import { errorEvent, relay } from "../stream/relay.js";
 import { endCheckFor } from "../stream/stream-end.js";
@@ -52,7 +52,7 @@ export interface AnswerOptions {
 
 export async function answer(request: RouterRequest, route: ModelRoute, hostResponse: Response, options: AnswerOptions): Promise<Response> {
   const { hostPath, readByScript } = options;
-  const assembler = options.assembled ? assemblerFor(hostPath) : undefined;
+  const assembler = !options.assembled ? undefined : options.answerAs === "anthropic" ? () => new AnthropicMessageAssembler() : assemblerFor(hostPath);
   const headers = clientResponseHeaders(hostResponse.headers);
   // The composite id first, always; for a replicas pool the fleet router's reason follows (`a/coder; cache=warm; queue=0`).
   headers.set("x-boocode-route", options.pooled ? options.attempt.reason : route.id);
@@ -67,9 +67,10 @@ export async function answer(request: RouterRequest, route: ModelRoute, hostResp
       headers.set("cache-control", "no-store, no-transform");
     }
     const assembling = assembler ? new AssembleTransform(assembler(), route.id) : undefined;
+    const dialect = dialectFor(new URL(request.url).pathname);
     const continuing = options.continuation && new Continuation(request, options.continuation, { route, activity: options.activity, attempt: options.attempt });
     // The Anthropic events carry the composite id themselves: the chat chunks' `model` is not rewritten for them.
-    const translating = options.answerAs === "anthropic" ? new AnthropicEvents(route.id) : undefined;
+    const translating = options.answerAs === "anthropic" && !assembling ? new AnthropicEvents(route.id) : undefined;
     const source = continuing?.transform ?? (assembling || translating ? undefined : new ModelRewriter(route.id));
     const last = assembling ?? translating;
     const body = relay(hostResponse.body, {
@@ -80,7 +81,7 @@ export async function answer(request: RouterRequest, route: ModelRoute, hostResp
       // The assembled path checks the answer's end itself (stream/assemble.ts).
       endCheck: assembling ? undefined : endCheckFor(translating ? "/v1/messages" : hostPath),
       signal: request.signal,
-      errorEvent: assembler ? (error) => JSON.stringify(errorPayload(error)) : errorEvent(dialectFor(new URL(request.url).pathname)),
+      errorEvent: assembler ? (error) => JSON.stringify(errorPayload(error, dialect)) : errorEvent(dialect),
       onEnd: (outcome) => {
         // Normally the router set the status when the headers went out; a client gone before that never got them.
         request.log.status ??= outcome.kind === "cancelled" ? 499 : hostResponse.status;

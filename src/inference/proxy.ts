@@ -60,15 +60,18 @@ export function forHost(raw: Record<string, unknown>, hostPath: string): HostBod
 }
 
 /**
- * A streamed `/v1/messages` request as the chat request llama-server makes of it (anthropic/to-chat.ts), when that
- * chat stream could be continued: the chat stream carries the token ids and counts Anthropic's does not. It asks for
- * the final usage and per-token timings (the output tokens and the prompt counts of Anthropic's events). Not with
- * `stop_sequences`: a chat stream does not say which sequence stopped it, and Anthropic's `stop_sequence` must.
+ * A `/v1/messages` request as the chat request llama-server makes of it (anthropic/to-chat.ts), when that chat answer
+ * could be continued: the chat stream carries the token ids and counts Anthropic's does not. A streamed one asks for
+ * the final usage and per-token timings (the output tokens and the prompt counts of Anthropic's events); a
+ * non-streaming one is assembled from a stream like any chat (host-body.ts). Not with `stop_sequences`: a chat stream
+ * does not say which sequence stopped it, and Anthropic's `stop_sequence` must.
  */
 function messagesViaChat(raw: Record<string, unknown>): Record<string, unknown> | undefined {
-  if (raw.stream !== true || (Array.isArray(raw.stop_sequences) ? raw.stop_sequences.length > 0 : raw.stop_sequences != null)) return undefined;
-  const chat = { model: raw.model, ...anthropicToChat(raw), stream_options: { include_usage: true }, timings_per_token: true };
-  return continuationPlan(chat, CHAT, false) ? chat : undefined;
+  if (Array.isArray(raw.stop_sequences) ? raw.stop_sequences.length > 0 : raw.stop_sequences != null) return undefined;
+  const converted = { model: raw.model, ...anthropicToChat(raw) };
+  const streamed = raw.stream === true;
+  const chat = streamed ? { ...converted, stream_options: { include_usage: true }, timings_per_token: true } : converted;
+  return continuationPlan(chat, CHAT, !streamed) ? chat : undefined;
 }
 
 /** Resolves `model`, and forwards the body to the first candidate that answers. */

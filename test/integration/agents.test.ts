@@ -159,11 +159,12 @@ describe("GET /api/agent-config", () => {
 
 describe("Anthropic paths", () => {
   it("/v1/messages?beta=true (Claude Code's path) routes like the bare path, key as x-api-key", async () => {
-    hosts = withHosts({ [`${laptop}/v1/messages`]: () => hostJson(FIXTURES.messages) });
+    // Asked of the host's chat endpoint (src/anthropic/), as every /v1/messages request without stop_sequences or images.
+    hosts = withHosts({ [`${laptop}/v1/chat/completions`]: () => hostStream(sseEvents(FIXTURES.chatStreamIds)) });
     const res = await call("/v1/messages?beta=true", { key: null, headers: { "x-api-key": "test-key-1" }, json: { model: "laptop/tiny", max_tokens: 4, messages: [{ role: "user", content: "hi" }] } });
     expect(res.status).toBe(200);
-    expect((await res.json<any>()).model).toBe("laptop/tiny");
-    expect(hosts.calls.at(-1)!.url).toBe(`${laptop}/v1/messages`);
+    expect(await res.json<any>()).toMatchObject({ type: "message", model: "laptop/tiny" });
+    expect(hosts.calls.at(-1)!.url).toBe(`${laptop}/v1/chat/completions`);
   });
 
   it.each([

@@ -103,11 +103,47 @@ describe("a streamed /v1/messages request", () => {
   });
 });
 
+describe("a non-streaming /v1/messages request", () => {
+  it("is asked of the chat endpoint as a stream and assembled into the Anthropic message llama-server would answer", async () => {
+    const tool = 'data: {"choices":[{"finish_reason":null,"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"ls","arguments":"{\\"path\\":\\".\\"}"}}]}}],"created":1,"id":"chatcmpl-t","model":"tiny","object":"chat.completion.chunk"}\n\n';
+    const events = [CHAT_EVENTS[0]!, CHAT_EVENTS[1]!, CHAT_EVENTS[2]!, tool, 'data: {"choices":[{"finish_reason":"tool_calls","index":0,"delta":{}}],"created":1,"id":"chatcmpl-t","model":"tiny","object":"chat.completion.chunk"}\n\n', CHAT_EVENTS.at(-2)!, "data: [DONE]\n\n"];
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostStream(events) });
+    const res = await call("/v1/messages", { json: { model: "h/tiny", messages: MESSAGES, max_tokens: 6, tools: [{ name: "ls", input_schema: { type: "object" } }] } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const sent = [1, 2].map((i) => JSON.parse(CHAT_EVENTS[i]!.slice(6)).choices[0].delta.content).join("");
+    expect(JSON.parse(text)).toEqual({
+      id: JSON.parse(CHAT_EVENTS[0]!.slice(6)).id,
+      type: "message",
+      role: "assistant",
+      content: [{ type: "text", text: sent }, { type: "tool_use", id: "c1", name: "ls", input: { path: "." } }],
+      model: "h/tiny",
+      stop_reason: "tool_use",
+      stop_sequence: null,
+      usage: { cache_read_input_tokens: 25, input_tokens: 1, output_tokens: 6 },
+    });
+    expect(callsTo("/v1/chat/completions")[0]!.json()).toMatchObject({ model: "tiny", stream: true, stream_options: { include_usage: true }, n_probs: 1, timings_per_token: true });
+  });
+
+  it("without max_tokens the chat request gets llama-server's default, 4096 (the router does not refuse it)", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostStream(CHAT_EVENTS) });
+    const res = await call("/v1/messages", { json: { model: "h/tiny", messages: MESSAGES } });
+    expect(res.status).toBe(200);
+    expect(callsTo("/v1/chat/completions")[0]!.json().max_tokens).toBe(4096);
+  });
+
+  it("a host that closes early: the error in Anthropic's shape, after the heartbeat spaces", async () => {
+    hosts = fakeHosts({ [`${host}/v1/chat/completions`]: () => hostStream(CHAT_EVENTS.slice(0, 4)), [`${host}/apply-template`]: refused });
+    const res = await call("/v1/messages", { json: { model: "h/tiny", messages: MESSAGES, max_tokens: 6 } });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(await res.text())).toEqual({ type: "error", error: { type: "api_error", message: expect.stringMatching(/ended before the answer was complete/) } });
+  });
+});
+
 describe("what stays on the host's own /v1/messages", () => {
   it.each([
     ["stop_sequences (a chat stream does not say which one stopped it)", { stream: true, stop_sequences: ["END"] }],
     ["an image (a continuation cannot be given it as token ids)", { stream: true, messages: [{ role: "user", content: [{ type: "image", source: { type: "base64", media_type: "image/png", data: "AAAA" } }] }] }],
-    ["a request that does not stream", { stream: false }],
   ])("%s", async (_name, fields) => {
     hosts = fakeHosts({
       [`${host}/v1/messages`]: (_req, body) => (JSON.parse(body).stream ? hostStream(sseEvents(FIXTURES.messagesStream)) : hostJson(FIXTURES.messages)),

@@ -552,6 +552,15 @@ describe("an Anthropic /v1/messages stream is continued like a chat stream (the 
     expect(lines[0]).toMatchObject({ path: "/v1/messages", outcome: "complete", continued: { atToken: 3 }, tokens: { prompt: 26, completion: 7 } });
   });
 
+  it("a non-streaming request, assembled from a stream, is continued invisibly: one Anthropic message", async () => {
+    hosts = breakingPool(brokenAfter(2));
+    const res = await call("/v1/messages", { json: { model: "pool", messages: MESSAGES, max_tokens: 6 } });
+    expect(res.status).toBe(200);
+    const body = await res.json<any>();
+    expect(body).toMatchObject({ id: TOKENS[0].id, type: "message", content: [{ type: "text", text: sentText(2) + CONTINUED_TEXT }], stop_reason: "max_tokens", usage: { cache_read_input_tokens: 25, input_tokens: 1, output_tokens: 6 } });
+    expect(callsTo("/completion")[0]!.json().n_predict).toBe(4);
+  });
+
   it("a break inside a tool call's arguments is not continued: the tool_use block stays open and one Anthropic error event ends the stream", async () => {
     const toolEvent = 'data: {"choices":[{"finish_reason":null,"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\\"city\\": \\"Par"}}]},"logprobs":{"content":[{"id":5,"token":"Par","bytes":[80,97,114],"logprob":-1,"top_logprobs":[]}]}}],"created":1,"id":"chatcmpl-1","model":"tiny","object":"chat.completion.chunk","timings":{"cache_n":0,"prompt_n":26,"predicted_n":9}}\n\n';
     hosts = breakingPool(() => hostStream([IDS_EVENTS[0]!, toolEvent], { after: 2, kind: "reset" }));

@@ -59,7 +59,8 @@ describe("alias pool failover: host down or host's answer", () => {
       [`${gpu}/v1/messages`]: () => hostJson({ error: { message: "generation failed after 900 tokens", type: "server_error" } }),
       [`${laptop}/llama/v1/messages`]: () => hostJson(FIXTURES.messages),
     });
-    const res = await call("/v1/messages", { json: { model: "coder", max_tokens: 6, messages: [{ role: "user", content: "hi" }] } });
+    // stop_sequences: passed to the hosts' own /v1/messages, whose JSON answer is read whole.
+    const res = await call("/v1/messages", { json: { model: "coder", max_tokens: 6, stop_sequences: ["END"], messages: [{ role: "user", content: "hi" }] } });
     expect(res.status).toBe(502);
     expect(messagesCalls()).toEqual([gpu]);
   });

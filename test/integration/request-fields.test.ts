@@ -55,7 +55,7 @@ describe("required fields per endpoint", () => {
 
 describe("what the host accepts is not refused", () => {
   it.each([
-    ["/v1/messages without max_tokens (llama-server defaults it)", "/v1/messages", { messages: HI }],
+    ["/v1/messages without max_tokens (llama-server defaults it)", "/v1/messages", { messages: HI, stop_sequences: ["END"] }],
     ["/v1/embeddings with llama-server's content", "/v1/embeddings", { content: "x" }],
     ["/v1/rerank with texts instead of documents", "/v1/rerank", { query: "q", texts: ["a"] }],
     ["/v1/completions with a token array", "/v1/completions", { prompt: [1, 2, 3] }],

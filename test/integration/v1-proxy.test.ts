@@ -219,7 +219,8 @@ describe("/v1 other inference endpoints", () => {
 
   it("/v1/messages answers JSON with the composite id", async () => {
     hosts = both({ [`${laptop}/llama/v1/messages`]: () => hostJson(FIXTURES.messages) });
-    const res = await call("/v1/messages", { json: { model: "laptop/tiny", messages: [{ role: "user", content: "hi" }], max_tokens: 4 }, key: null, headers: { "x-api-key": "test-key-2", "anthropic-version": "2023-06-01" } });
+    // stop_sequences: passed to the host's own /v1/messages (without, it is asked of the chat endpoint: anthropic-messages.test.ts).
+    const res = await call("/v1/messages", { json: { model: "laptop/tiny", messages: [{ role: "user", content: "hi" }], max_tokens: 4, stop_sequences: ["END"] }, key: null, headers: { "x-api-key": "test-key-2", "anthropic-version": "2023-06-01" } });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ type: "message", model: "laptop/tiny" });
     expect(hosts.calls.at(-1)!.headers.get("anthropic-version")).toBe("2023-06-01");
@@ -228,7 +229,7 @@ describe("/v1 other inference endpoints", () => {
   it("/v1/messages JSON: only the answer's own model is rewritten, never a tool_use input that has a model of its own", async () => {
     const withTool = { ...JSON.parse(String(FIXTURES.messages)), content: [{ type: "tool_use", id: "t1", name: "pick", input: { model: "gpt-4o", nested: { model: "x" } } }] };
     hosts = both({ [`${laptop}/llama/v1/messages`]: () => hostJson(withTool) });
-    const res = await call("/v1/messages", { json: { model: "laptop/tiny", messages: [{ role: "user", content: "hi" }], max_tokens: 4 } });
+    const res = await call("/v1/messages", { json: { model: "laptop/tiny", messages: [{ role: "user", content: "hi" }], max_tokens: 4, stop_sequences: ["END"] } });
     const body = await res.json<any>();
     expect(body.model).toBe("laptop/tiny");
     expect(body.content[0].input).toEqual({ model: "gpt-4o", nested: { model: "x" } });
