@@ -22,6 +22,7 @@ import { createServer } from "node:net";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { sseEvents } from "./sse-client.mjs";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 process.chdir(ROOT);
@@ -200,17 +201,22 @@ function routerLines(logFile) {
 
 const headers = (id) => ({ "content-type": "application/json", authorization: `Bearer ${CLIENT_KEY}`, "x-request-id": id });
 
+/** POSTs `body` to the router's `path`; the route that served, and the response (or its error text when not 200). */
+async function post(router, path, body, id) {
+  const res = await fetch(`${router}${path}`, { method: "POST", headers: headers(id), body: JSON.stringify(body) });
+  const route = (res.headers.get("x-boocode-route") ?? "").split(";")[0];
+  if (res.status !== 200) return { route, failed: { route, status: res.status, error: await res.text(), text: "", times: [], events: [] } };
+  return { route, res };
+}
+
 /**
  * One streamed request; `onChunk(count, route)` is called after each content (or tool-call) chunk and may kill the
  * serving host. Returns the text, chunk times, and how the stream ended.
  */
 async function stream(router, body, id, onChunk = () => {}) {
   const t0 = performance.now();
-  const res = await fetch(`${router}/v1/chat/completions`, { method: "POST", headers: headers(id), body: JSON.stringify(body) });
-  const route = (res.headers.get("x-boocode-route") ?? "").split(";")[0];
-  if (res.status !== 200) return { route, status: res.status, error: await res.text(), text: "", times: [], events: [] };
-  const decoder = new TextDecoder();
-  let pending = "";
+  const { route, res, failed } = await post(router, "/v1/chat/completions", body, id);
+  if (failed) return failed;
   let text = "";
   let args = "";
   let done = false;
@@ -220,35 +226,29 @@ async function stream(router, body, id, onChunk = () => {}) {
   const chunks = [];
   const tokenIds = [];
   const ids = new Set();
-  for await (const bytes of res.body) {
-    pending += decoder.decode(bytes, { stream: true });
-    let end;
-    while ((end = pending.indexOf("\n\n")) >= 0) {
-      const event = pending.slice(0, end);
-      pending = pending.slice(end + 2);
-      if (!event.startsWith("data: ")) continue;
-      if (event === "data: [DONE]") {
-        done = true;
-        continue;
-      }
-      const data = JSON.parse(event.slice(6));
-      if (data.error) {
-        errors.push(data.error);
-        continue;
-      }
-      ids.add(data.id);
-      const choice = data.choices?.[0];
-      if (choice?.finish_reason) finishes.push(choice.finish_reason);
-      const piece = choice?.delta?.content ?? choice?.delta?.reasoning_content ?? "";
-      const toolArgs = (choice?.delta?.tool_calls ?? []).map((c) => c.function?.arguments ?? "").join("");
-      if (piece || toolArgs) {
-        for (const p of choice?.logprobs?.content ?? []) tokenIds.push(p.id);
-        chunks.push(piece);
-        text += piece;
-        args += toolArgs;
-        times.push(performance.now() - t0);
-        onChunk(times.length, route);
-      }
+  for await (const event of sseEvents(res.body)) {
+    if (!event.startsWith("data: ")) continue;
+    if (event === "data: [DONE]") {
+      done = true;
+      continue;
+    }
+    const data = JSON.parse(event.slice(6));
+    if (data.error) {
+      errors.push(data.error);
+      continue;
+    }
+    ids.add(data.id);
+    const choice = data.choices?.[0];
+    if (choice?.finish_reason) finishes.push(choice.finish_reason);
+    const piece = choice?.delta?.content ?? choice?.delta?.reasoning_content ?? "";
+    const toolArgs = (choice?.delta?.tool_calls ?? []).map((c) => c.function?.arguments ?? "").join("");
+    if (piece || toolArgs) {
+      for (const p of choice?.logprobs?.content ?? []) tokenIds.push(p.id);
+      chunks.push(piece);
+      text += piece;
+      args += toolArgs;
+      times.push(performance.now() - t0);
+      onChunk(times.length, route);
     }
   }
   return { route, status: 200, text, args, done, errors, finishes, times, chunks, tokenIds, ids: [...ids] };
@@ -260,11 +260,8 @@ async function stream(router, body, id, onChunk = () => {}) {
  */
 async function streamMessages(router, body, id, onChunk = () => {}) {
   const t0 = performance.now();
-  const res = await fetch(`${router}/v1/messages`, { method: "POST", headers: headers(id), body: JSON.stringify(body) });
-  const route = (res.headers.get("x-boocode-route") ?? "").split(";")[0];
-  if (res.status !== 200) return { route, status: res.status, error: await res.text(), text: "", times: [], events: [] };
-  const decoder = new TextDecoder();
-  let pending = "";
+  const { route, res, failed } = await post(router, "/v1/messages", body, id);
+  if (failed) return failed;
   let text = "";
   let done = false;
   const errors = [];
@@ -272,26 +269,20 @@ async function streamMessages(router, body, id, onChunk = () => {}) {
   const times = [];
   const chunks = [];
   const ids = [];
-  for await (const bytes of res.body) {
-    pending += decoder.decode(bytes, { stream: true });
-    let end;
-    while ((end = pending.indexOf("\n\n")) >= 0) {
-      const event = pending.slice(0, end);
-      pending = pending.slice(end + 2);
-      const data = event.split("\n").find((line) => line.startsWith("data: "));
-      if (!data) continue;
-      const e = JSON.parse(data.slice(6));
-      if (e.type === "error") errors.push(e.error);
-      else if (e.type === "message_start") ids.push(e.message.id);
-      else if (e.type === "message_delta") finishes.push(e.delta.stop_reason);
-      else if (e.type === "message_stop") done = true;
-      else if (e.type === "content_block_delta" && (e.delta.type === "text_delta" || e.delta.type === "thinking_delta")) {
-        const piece = e.delta.text ?? e.delta.thinking;
-        chunks.push(piece);
-        text += piece;
-        times.push(performance.now() - t0);
-        onChunk(times.length, route);
-      }
+  for await (const event of sseEvents(res.body)) {
+    const data = event.split("\n").find((line) => line.startsWith("data: "));
+    if (!data) continue;
+    const e = JSON.parse(data.slice(6));
+    if (e.type === "error") errors.push(e.error);
+    else if (e.type === "message_start") ids.push(e.message.id);
+    else if (e.type === "message_delta") finishes.push(e.delta.stop_reason);
+    else if (e.type === "message_stop") done = true;
+    else if (e.type === "content_block_delta" && (e.delta.type === "text_delta" || e.delta.type === "thinking_delta")) {
+      const piece = e.delta.text ?? e.delta.thinking;
+      chunks.push(piece);
+      text += piece;
+      times.push(performance.now() - t0);
+      onChunk(times.length, route);
     }
   }
   return { route, status: 200, text, done, errors, finishes, times, chunks, tokenIds: [], ids };
