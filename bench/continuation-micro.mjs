@@ -7,6 +7,8 @@
 //   capture + strip    a continuable stream: the chunk the host sends when asked for n_probs 1 + timings_per_token,
 //                      its ids and count recorded, both members cut (the client gets the plain chunk)
 //   capture, kept      the client asked for logprobs and timings itself: ids recorded, nothing cut
+//   + Anthropic events a /v1/messages stream asked of the chat endpoint: capture (timings kept, the router reads
+//                      them), then each chat chunk parsed and written as Anthropic events (src/anthropic/events.ts)
 // Prints the median of 20 batches in ns per chunk, and the bytes per chunk the host sends for each.
 import { build } from "esbuild";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -22,7 +24,7 @@ const BATCHES = 20;
 const dir = mkdtempSync(join(tmpdir(), "continuation-micro-"));
 try {
   const entry = join(dir, "entry.ts");
-  writeFileSync(entry, `export { TokenCapture } from ${JSON.stringify(join(ROOT, "src/continuation/token-capture.ts"))};\nexport { ModelRewriter } from ${JSON.stringify(join(ROOT, "src/stream/model-rewrite.ts"))};\n`);
+  writeFileSync(entry, `export { TokenCapture } from ${JSON.stringify(join(ROOT, "src/continuation/token-capture.ts"))};\nexport { ModelRewriter } from ${JSON.stringify(join(ROOT, "src/stream/model-rewrite.ts"))};\nexport { AnthropicEvents } from ${JSON.stringify(join(ROOT, "src/anthropic/events.ts"))};\n`);
   const outfile = join(dir, "bundle.mjs");
   await build({ entryPoints: [entry], bundle: true, format: "esm", platform: "neutral", outfile, logLevel: "error" });
   run(await import(pathToFileURL(outfile).href));
@@ -30,7 +32,7 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-function run({ TokenCapture, ModelRewriter }) {
+function run({ TokenCapture, ModelRewriter, AnthropicEvents }) {
   const enc = new TextEncoder();
   const events = readFileSync(join(ROOT, "test/fixtures/llama-server/chat-stream-ids.body"), "utf8").split(/(?<=\n\n)/);
   const head = events[0];
@@ -41,6 +43,11 @@ function run({ TokenCapture, ModelRewriter }) {
     ["rewrite (today)", () => new ModelRewriter("a/tiny"), plain],
     ["capture + strip", () => new TokenCapture({ model: "a/tiny", stripLogprobs: true, stripTimings: true, keepText: false }), tokens],
     ["capture, kept", () => new TokenCapture({ model: "a/tiny", stripLogprobs: false, stripTimings: false, keepText: false }), tokens],
+    ["capture + Anthropic events", () => {
+      const capture = new TokenCapture({ model: "a/tiny", stripLogprobs: true, stripTimings: false, keepText: true });
+      const events = new AnthropicEvents("a/tiny");
+      return { push: (chunk) => events.push(capture.push(chunk)) };
+    }, tokens],
   ];
   console.log(`| per chunk | host bytes/chunk | ns/chunk (median of ${BATCHES} batches of ${CHUNKS / BATCHES}) |`);
   console.log("|---|--:|--:|");
