@@ -86,3 +86,23 @@ export function describe(procs) {
   }
   return out;
 }
+
+/**
+ * TCP sockets on the machine, by state, that have one of `ports` at either end. TIME_WAIT sockets belong to no process
+ * (no descriptor), so this is the only place they show; compare with what the processes hold.
+ */
+export function tcpStatesTouching(ports) {
+  const want = new Set(ports);
+  const states = {};
+  for (const s of tcpTable().values()) {
+    if (s.state === "LISTEN" || !(want.has(s.local) || want.has(s.remote))) continue;
+    states[s.state] = (states[s.state] ?? 0) + 1;
+  }
+  return states;
+}
+
+/** The TCP ports a process listens on. */
+export function listeningPorts(pid) {
+  const tcp = tcpTable();
+  return fdKinds(pid).socketInodes.map((ino) => tcp.get(ino)).filter((s) => s?.state === "LISTEN").map((s) => s.local);
+}

@@ -10,7 +10,8 @@
 // event (one Network.dataReceived per chunk a subrequest receives) to wrangler's Node process as a separate HTTP
 // request, plus a line in wrangler's debug log: a fast stream then holds one socket per chunk for seconds and can
 // exhaust the descriptor limit (docs/dev-descriptors.md). wrangler 4.86.0 has no flag to turn it off; it does skip
-// the proxy when VSCODE_INSPECTOR_OPTIONS is set (its VS Code debug-terminal check), so that is what we set.
+// the proxy when VSCODE_INSPECTOR_OPTIONS is set (its VS Code debug-terminal check), so that is what we set, and
+// any `--require "file"` in NODE_OPTIONS is passed on as `-r "file"` so that miniflare does not take it for VS Code's.
 // console.log lines and uncaught errors still reach the terminal (workerd's own output); only DevTools is lost.
 import { spawn } from "node:child_process";
 import { pathToFileURL } from "node:url";
@@ -39,18 +40,27 @@ export function devSettings(args) {
   return { ip, vars, envFiles };
 }
 
+/**
+ * NODE_OPTIONS with every `--require "file"` written as `-r "file"`, which Node reads the same way. miniflare, when
+ * VSCODE_INSPECTOR_OPTIONS is set, looks for `--require "(.*?)"` in NODE_OPTIONS, takes the file for VS Code's
+ * bootloader and spawns the `watchdog.js` beside it; the `-r` spelling keeps a preload it would misread out of that.
+ */
+export function withoutQuotedRequire(nodeOptions) {
+  return nodeOptions.replace(/(^|\s)--require "/g, '$1-r "');
+}
+
 /** The environment for wrangler: the inspector proxy off unless asked for (see the header). */
-function wranglerEnv(wantsInspector) {
-  const env = { ...process.env };
-  // A VS Code debug terminal sets the variable itself, with a `--require "bootloader"` in NODE_OPTIONS: leave both
-  // alone. With some other `--require "..."` there, miniflare would take it for VS Code's and fail, so don't set it.
-  const foreignBootloader = !env.VSCODE_INSPECTOR_OPTIONS && /--require "/.test(env.NODE_OPTIONS ?? "");
-  if (!wantsInspector && !env.VSCODE_INSPECTOR_OPTIONS && !foreignBootloader) env.VSCODE_INSPECTOR_OPTIONS = "boocode-router: inspector proxy off";
-  if (!wantsInspector && foreignBootloader) {
-    console.error('boocode-router: NODE_OPTIONS has --require "...", so the DevTools inspector stays on (see docs/dev-descriptors.md).');
-  }
+export function wranglerEnv(wantsInspector, base = process.env) {
+  const env = { ...base };
   if (wantsInspector) {
     console.error("boocode-router: DevTools inspector on; a fast stream costs one socket per chunk while it lasts (docs/dev-descriptors.md).");
+    return env;
+  }
+  // A VS Code debug terminal sets the variable itself, with its own `--require "bootloader"` in NODE_OPTIONS: leave
+  // both alone (the proxy is off there already). Any other `--require "..."` is respelled so miniflare ignores it.
+  if (!env.VSCODE_INSPECTOR_OPTIONS) {
+    if (env.NODE_OPTIONS) env.NODE_OPTIONS = withoutQuotedRequire(env.NODE_OPTIONS);
+    env.VSCODE_INSPECTOR_OPTIONS = "boocode-router: inspector proxy off";
   }
   return env;
 }

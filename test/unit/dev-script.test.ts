@@ -14,7 +14,7 @@ beforeAll(() => {
   mkdirSync(join(dir, "node_modules/wrangler/bin"), { recursive: true });
   writeFileSync(
     join(dir, "node_modules/wrangler/bin/wrangler.js"),
-    "console.log(JSON.stringify({ argv: process.argv.slice(2), inspectorOff: process.env.VSCODE_INSPECTOR_OPTIONS ?? null }));\n",
+    "console.log(JSON.stringify({ argv: process.argv.slice(2), inspectorOff: process.env.VSCODE_INSPECTOR_OPTIONS ?? null, nodeOptions: process.env.NODE_OPTIONS ?? null }));\n",
   );
   writeFileSync(join(dir, "bootloader.js"), "");
 });
@@ -27,7 +27,7 @@ function runDev(args: string[], env: Record<string, string | undefined> = {}) {
     env: { ...process.env, VSCODE_INSPECTOR_OPTIONS: undefined, NODE_OPTIONS: undefined, ...env },
   });
   expect(r.status, r.stderr).toBe(0);
-  return { ...(JSON.parse(r.stdout.trim().split("\n").pop()!) as { argv: string[]; inspectorOff: string | null }), stderr: r.stderr };
+  return { ...(JSON.parse(r.stdout.trim().split("\n").pop()!) as { argv: string[]; inspectorOff: string | null; nodeOptions: string | null }), stderr: r.stderr };
 }
 
 describe("npm run dev (scripts/dev.mjs)", () => {
@@ -53,9 +53,17 @@ describe("npm run dev (scripts/dev.mjs)", () => {
     expect(runDev([], { VSCODE_INSPECTOR_OPTIONS: ':::{"inspectorIpc":"/tmp/x"}' }).inspectorOff).toBe(':::{"inspectorIpc":"/tmp/x"}');
   });
 
-  it("does not set it when NODE_OPTIONS has another --require \"...\" (miniflare would take it for VS Code's)", () => {
-    const { inspectorOff, stderr } = runDev([], { NODE_OPTIONS: `--require "${join(dir, "bootloader.js")}"` });
-    expect(inspectorOff).toBeNull();
-    expect(stderr).toContain("inspector stays on");
+  it("turns it off with another --require \"...\" in NODE_OPTIONS too, respelled -r so that miniflare does not take it for VS Code's", () => {
+    const bootloader = join(dir, "boot loader.js");
+    writeFileSync(bootloader, "process.env.PRELOADED = '1'; console.error('preloaded');\n");
+    const { inspectorOff, nodeOptions, stderr } = runDev([], { NODE_OPTIONS: `--max-old-space-size=512 --require "${bootloader}" --require=${join(dir, "bootloader.js")}` });
+    expect(inspectorOff).toBe("boocode-router: inspector proxy off");
+    expect(nodeOptions).toBe(`--max-old-space-size=512 -r "${bootloader}" --require=${join(dir, "bootloader.js")}`);
+    expect(nodeOptions).not.toMatch(/--require "/); // miniflare's pattern for VS Code's bootloader
+    expect(stderr).toContain("preloaded"); // Node still preloads it
+  });
+
+  it("leaves NODE_OPTIONS alone when the inspector is asked for", () => {
+    expect(runDev(["--inspect"], { NODE_OPTIONS: `--require "${join(dir, "bootloader.js")}"` })).toMatchObject({ inspectorOff: null, nodeOptions: `--require "${join(dir, "bootloader.js")}"` });
   });
 });
