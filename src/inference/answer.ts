@@ -6,6 +6,7 @@
  * `model` set. Every path ends in the request's one log line. See docs/architecture.md, "Invariants".
  */
 import { AnthropicEvents } from "../anthropic/events.js";
+import { AnthropicMessageAssembler } from "../anthropic/message.js";
 import { Continuation, type ContinuationSetup } from "../continuation/continuation.js";
 import { dialectFor, errorPayload } from "../errors.js";
 import { json } from "../http.js";
@@ -13,7 +14,7 @@ import type { RouterRequest } from "../request-context.js";
 import { writeLog } from "../request-context.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { fleet, parseTimings, type Attempt } from "../routing/index.js";
-import { AnthropicMessageAssembler, AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
+import { AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
 import { ModelRewriter } from "../stream/model-rewrite.js";
 import { errorEvent, relay } from "../stream/relay.js";
 import { endCheckFor } from "../stream/stream-end.js";
@@ -46,7 +47,7 @@ export interface AnswerOptions {
   readByScript: boolean;
   /** The stream may be continued on another host if it breaks (continuation/); absent: it ends with an error event. */
   continuation?: ContinuationSetup;
-  /** A `/v1/messages` request asked of the chat endpoint: the chat stream is written as Anthropic events (anthropic/). */
+  /** A `/v1/messages` request asked of the chat endpoint: the answer is written as Anthropic events or message (anthropic/). */
   answerAs?: "anthropic";
 }
 

@@ -48,7 +48,7 @@ const CHAT = "/v1/chat/completions";
 
 /**
  * The body a host gets for `hostPath`: non-streaming chat and completions are asked as a stream and assembled; a
- * `/v1/messages` stream that could be continued is asked of the chat endpoint (messagesViaChat). The conversation's
+ * `/v1/messages` request that could be continued is asked of the chat endpoint (messagesViaChat). The conversation's
  * prefix hashes are taken here, while the parsed body still exists.
  */
 export function forHost(raw: Record<string, unknown>, hostPath: string): HostBody {
