@@ -14,7 +14,7 @@ import type { RouterRequest } from "../request-context.js";
 import { writeLog } from "../request-context.js";
 import type { ModelRoute } from "../resolver/resolve.js";
 import { fleet, parseTimings, type Attempt } from "../routing/index.js";
-import { AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
+import { ASSEMBLED_RELAY, AssembleTransform, ChatCompletionAssembler, TextCompletionAssembler, type Assembler } from "../stream/assemble.js";
 import { ModelRewriter } from "../stream/model-rewrite.js";
 import { errorEvent, relay } from "../stream/relay.js";
 import { endCheckFor } from "../stream/stream-end.js";
@@ -76,6 +76,7 @@ export async function answer(request: RouterRequest, route: ModelRoute, hostResp
     const last = assembling ?? translating;
     const body = relay(hostResponse.body, {
       transform: last ? (source ? chain(source, last) : last) : source,
+      ...(assembling && ASSEMBLED_RELAY),
       resume: continuing?.resume,
       idleMs: route.provider.timeouts.idleMs,
       readByScript,

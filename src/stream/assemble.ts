@@ -2,18 +2,25 @@
  * Non-streaming answers, assembled from a stream (docs/architecture.md, "Invariants"): llama-server cancels a request
  * only when a write to its client fails, and workerd notices a client that left only when it writes to it. So for a
  * non-streaming chat or completion the router asks the host for a STREAM, builds the OpenAI JSON itself, and while
- * tokens arrive it writes a space now and then (JSON allows leading whitespace; every OpenAI client parses it). Each
- * write lets a disconnect be seen, which cancels the host stream and frees the slot at once; the writes also keep a
- * long generation clear of Cloudflare's 100-second limit on a silent origin. Once a space was sent the status is 200:
- * a failure after that is reported as the body `{"error":{...}}`.
+ * the host generates it writes a space every HEARTBEAT_MS (JSON allows leading whitespace; every OpenAI client parses
+ * it). Each write lets a disconnect be seen, which cancels the host stream and frees the slot at once; the writes also
+ * keep a long generation clear of Cloudflare's 100-second limit on a silent origin. Once a space was sent the status
+ * is 200: a failure after that is reported as the body `{"error":{...}}`.
  */
 import { badUpstream, RouterError, upstreamError } from "../errors.js";
 import { SseDecoder } from "./sse-decoder.js";
 
-/** How often, at most, a space is written while the host generates. */
+/** How often a space is written while the host generates (or is silent), when nothing else was written. */
 const HEARTBEAT_MS = 250;
 const SPACE = new TextEncoder().encode(" ");
 const EMPTY = new Uint8Array(0);
+
+/**
+ * How the relay (stream/relay.ts) carries an assembled answer: a space every HEARTBEAT_MS on a timer, and the host's
+ * body read in batches while it arrives fast, since nothing goes to the client per chunk (measured on a host that
+ * streams 64 chunks at once: one JavaScript read per chunk cost the answer ~5 ms, docs/benchmark.md).
+ */
+export const ASSEMBLED_RELAY = { batchReads: true, heartbeat: { everyMs: HEARTBEAT_MS, bytes: SPACE } } as const;
 
 type Json = Record<string, any>;
 
@@ -120,12 +127,11 @@ export class TextCompletionAssembler extends ChunkAssembler {
 export type Assembler = ChatCompletionAssembler | TextCompletionAssembler;
 
 /**
- * A relay transform: swallows the host's SSE, emits a space at most every HEARTBEAT_MS while it arrives, and the
- * assembled JSON at the end.
+ * A relay transform: swallows the host's SSE and emits the assembled JSON at the end; the relay writes the spaces
+ * meanwhile (ASSEMBLED_RELAY).
  */
 export class AssembleTransform {
   readonly #decoder = new SseDecoder();
-  #lastWrite = Date.now();
   #sawDone = false;
 
   constructor(
@@ -135,10 +141,7 @@ export class AssembleTransform {
 
   push(chunk: Uint8Array): Uint8Array {
     this.#take(this.#decoder.push(chunk));
-    const now = Date.now();
-    if (now - this.#lastWrite < HEARTBEAT_MS) return EMPTY;
-    this.#lastWrite = now;
-    return SPACE;
+    return EMPTY;
   }
 
   flush(): Uint8Array {

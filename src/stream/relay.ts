@@ -44,6 +44,16 @@ export interface RelayOptions {
    * chunk (measured: Arena of 4 on the synthetic host, 27.7 -> 23 ms p50).
    */
   readByScript?: boolean;
+  /**
+   * Nothing goes to the client per chunk (an assembled answer, stream/assemble.ts): while the host sends faster than
+   * one JavaScript read per chunk can keep up with, its body is read in batches (see {@link hostReader}).
+   */
+  batchReads?: boolean;
+  /**
+   * Written to the client whenever nothing was for `everyMs` until the host's body has ended (an assembled answer's
+   * spaces): a timer, not the host's chunks, so the client hears from the router while the host is silent too.
+   */
+  heartbeat?: { everyMs: number; bytes: Uint8Array };
 }
 
 export interface RelayOutcome {
@@ -75,6 +85,55 @@ function cuttablePipe(readByScript: boolean) {
   return { readable: pipe.readable, writer: pipe.writable.getWriter(), cut: (reason: unknown) => controller.error(reason) };
 }
 
+/**
+ * Batched reads ({@link RelayOptions.batchReads}): one read asks for at least what the host sent in BATCH_FILL_MS at
+ * its pace so far, at most BATCH_MAX bytes. workerd hands a fetch body over chunk by chunk as the host wrote it, about
+ * 0.1 ms of JavaScript each (docs/benchmark.md); a read with `min` is filled natively. So a host that streams fast
+ * costs a few reads, and a slow one (a real generation: a chunk every few ms or more) is still read chunk by chunk, so
+ * the idle watchdog sees it as before. The end of the body ends a read at once, whatever it holds.
+ */
+const BATCH_FILL_MS = 20;
+const BATCH_MAX = 16 * 1024;
+
+interface HostReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/** A reader of the host's body: batched when asked and the body is a byte stream (a fetch body), else chunk by chunk. */
+function hostReader(body: ReadableStream<Uint8Array>, batched: boolean): HostReader {
+  let byob: ReadableStreamBYOBReader | undefined;
+  if (batched) {
+    try {
+      byob = body.getReader({ mode: "byob" });
+    } catch {
+      // Not a byte stream (a body made in JavaScript): read as it comes.
+    }
+  }
+  if (!byob) return body.getReader();
+  const reader = byob as ReadableStreamBYOBReader & { readAtLeast?: (min: number, view: Uint8Array) => Promise<ReadableStreamReadResult<Uint8Array>> };
+  // The host's pace: bytes since its first chunk came, over the time since then.
+  let since: number | undefined;
+  let received = 0;
+  let finished = false;
+  return {
+    read: async () => {
+      if (finished) return { done: true };
+      const pace = since === undefined ? 0 : received / Math.max(1, Date.now() - since);
+      const min = Math.max(1, Math.min(BATCH_MAX, Math.floor(pace * BATCH_FILL_MS)));
+      const view = new Uint8Array(Math.max(2 * min, 8192));
+      // workerd's readAtLeast (its form of the standard `read(view, { min })`); elsewhere a plain BYOB read.
+      const { done, value } = await (reader.readAtLeast ? reader.readAtLeast(min, view) : reader.read(view));
+      if (since === undefined) since = Date.now();
+      else received += value?.byteLength ?? 0;
+      finished = done;
+      // A body that ended may give what it still had along with done: that is passed on now, the end on the next read.
+      return value?.byteLength ? { done: false, value } : { done };
+    },
+    cancel: (reason) => reader.cancel(reason),
+  };
+}
+
 /** A write to the client failed: the client is gone, which is not a host failure. */
 class ClientWriteFailed extends Error {}
 
@@ -83,7 +142,8 @@ const ON_HOST = 1;
 const ON_CLIENT = 2;
 
 export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): ReadableStream<Uint8Array> {
-  let reader = body.getReader();
+  const batched = options.batchReads ?? false;
+  let reader = hostReader(body, batched);
   const { readable, writer, cut } = cuttablePipe(options.readByScript ?? false);
   const { idleMs } = options;
   let bytes = 0;
@@ -102,6 +162,7 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
     ended = true;
     resuming?.abort(outcome.error ?? clientClosed("the client left"));
     if (idleTimer !== undefined) clearTimeout(idleTimer);
+    stopHeartbeat();
     options.signal?.removeEventListener("abort", onAbort);
     options.onEnd?.({ ...outcome, bytes, tail });
     return true;
@@ -142,7 +203,35 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
   };
   idleTimer = setTimeout(watchIdle, idleMs);
 
+  // The heartbeat: a write when nothing was written for everyMs, one at a time, stopped before the last writes. A
+  // timer covers a silent host. The read loop writes one too when it is due, and waits for one under way like for
+  // any write (timed: a client that reads nothing is cut), since a host body that is always ready (one made in
+  // JavaScript) can keep the loop busy without a turn for timers.
+  let lastWriteAt = Date.now();
+  let pendingBeat: Promise<void> | undefined;
+  let heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  const stopHeartbeat = () => {
+    if (heartbeatTimer !== undefined) clearInterval(heartbeatTimer);
+    heartbeatTimer = undefined;
+  };
+  const beatDue = () => heartbeatTimer !== undefined && !ended && !pendingBeat && Date.now() - lastWriteAt >= options.heartbeat!.everyMs;
+  const beat = (): Promise<void> => {
+    if (pendingBeat) return pendingBeat;
+    const { bytes: space } = options.heartbeat!;
+    bytes += space.length;
+    lastWriteAt = Date.now();
+    return (pendingBeat = writer.write(space).then(
+      () => void (pendingBeat = undefined),
+      (err) => {
+        pendingBeat = undefined;
+        clientGone(err);
+      },
+    ));
+  };
+  if (options.heartbeat) heartbeatTimer = setInterval(() => void (beatDue() && beat()), options.heartbeat.everyMs);
+
   const write = async (chunk: Uint8Array) => {
+    lastWriteAt = Date.now();
     bytes += chunk.length;
     tail.push(chunk);
     if (tail.length > TAIL_CHUNKS) tail.shift();
@@ -189,9 +278,10 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
         const next = await resumeAfter(error);
         if (ended) return;
         if (next) {
-          reader = next.getReader();
+          reader = hostReader(next, batched);
           continue;
         }
+        stopHeartbeat();
         try {
           // Timed like any write: a client that never reads cannot hold this relay (and its log line) forever.
           waiting = ON_CLIENT;
@@ -217,9 +307,17 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
       if (idleError) throw idleError;
       if (ended) return; // cancelled by the client while the read was pending
       if (done) break;
+      if (!value?.length) continue;
       const out = options.transform ? options.transform.push(value) : value;
       if (out.length) await write(out);
+      else if (pendingBeat || beatDue()) {
+        waiting = ON_CLIENT;
+        waitStarted = Date.now();
+        await beat();
+        waiting = NOT_WAITING;
+      }
     }
+    stopHeartbeat();
     const rest = options.transform?.flush();
     if (rest?.length) await write(rest);
     const verdict = options.endCheck?.(tail.at(-1)) ?? "whole";

@@ -1,6 +1,6 @@
 // Non-streaming chat and completions are asked of the host as a stream and assembled by the router, so that a
 // client that leaves frees the slot; what the client gets must be the whole OpenAI answer, or an error, never a cut one.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 import { fakeHosts, hostStream, sseEvents } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
 import { call, uniqueHost, useConfig } from "../helpers/worker.js";
@@ -86,4 +86,31 @@ describe("non-streaming answers assembled from the host's stream", () => {
     expect(body.error).toMatchObject({ message: "slot crashed", type: "server_error" });
   });
 
+});
+
+describe("assembled from a real socket (workerd's own fetch body)", () => {
+  // The loopback host streams its chunks as fast as it can, so the relay reads them in batches (stream/relay.ts,
+  // hostReader): every piece must still arrive, in order, the last batch with the body's end.
+  const chunks = inject("liveStreamChunks");
+  const pieces = Array.from({ length: chunks }, (_, i) => `t${i} `).join("");
+
+  beforeEach(async () => {
+    await useConfig({ version: 1, providers: [{ id: "live", baseUrl: `http://127.0.0.1:${inject("loopback").live}`, discover: false, models: [{ id: "m" }] }] });
+  });
+
+  it("non-streaming: one chat.completion with every piece in order and the usage", async () => {
+    const res = await call("/v1/chat/completions", { json: { model: "live/m", ...CHAT, max_tokens: chunks } });
+    expect(res.status).toBe(200);
+    const body = await res.json<any>();
+    expect(body).toMatchObject({ id: "chatcmpl-live", object: "chat.completion", model: "live/m", choices: [{ index: 0, message: { role: "assistant", content: pieces }, finish_reason: "length" }], usage: { completion_tokens: chunks } });
+  });
+
+  it("streaming: every event relayed in order, model rewritten, [DONE] last", async () => {
+    const res = await call("/v1/chat/completions", { json: { model: "live/m", ...CHAT, max_tokens: chunks, stream: true } });
+    const events = (await res.text()).split("\n\n").filter(Boolean).map((e) => e.slice("data: ".length));
+    expect(events.at(-1)).toBe("[DONE]");
+    const parsed = events.slice(0, -1).map((e) => JSON.parse(e));
+    expect(parsed.every((e) => e.model === "live/m")).toBe(true);
+    expect(parsed.map((e) => e.choices[0]?.delta?.content ?? "").join("")).toBe(pieces);
+  });
 });

@@ -1,9 +1,10 @@
 // The relay's own contract, outside workerd: cancellation reaches the host body, an idle host and a stalled client
 // are each cut after idleMs, a body that ends before the protocol's end event ends with one error event on an event
-// boundary, and the assembling transform writes heartbeats then the JSON. Timing tests run on fake timers.
+// boundary, and an assembled answer gets heartbeats (on a timer, host silent or not) then the JSON, its host body read
+// in batches when it is a byte stream. Timing tests run on fake timers.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { errorPayload } from "../../src/errors.js";
-import { AssembleTransform, ChatCompletionAssembler } from "../../src/stream/assemble.js";
+import { ASSEMBLED_RELAY, AssembleTransform, ChatCompletionAssembler } from "../../src/stream/assemble.js";
 import { ModelRewriter } from "../../src/stream/model-rewrite.js";
 import { errorEvent, relay, type RelayOutcome } from "../../src/stream/relay.js";
 import { SseDecoder } from "../../src/stream/sse-decoder.js";
@@ -91,7 +92,7 @@ describe("relay", () => {
 
   it("an assembled (non-streaming) answer: spaces while tokens arrive, cancel reaches the host", async () => {
     const host = endlessHost(20);
-    const out = relay(host.body, { transform: new AssembleTransform(new ChatCompletionAssembler(), "a/tiny"), idleMs: 5000, errorEvent: (e) => JSON.stringify(errorPayload(e)) });
+    const out = relay(host.body, { transform: new AssembleTransform(new ChatCompletionAssembler(), "a/tiny"), idleMs: 5000, errorEvent: (e) => JSON.stringify(errorPayload(e)), ...ASSEMBLED_RELAY });
     const reader = out.getReader();
     const first = await reader.read();
     expect(dec.decode(first.value)).toBe(" ");
@@ -109,9 +110,72 @@ describe("relay", () => {
         controller.enqueue(enc.encode(next));
       },
     });
-    const text = await new Response(relay(body, { transform: new AssembleTransform(new ChatCompletionAssembler(), "a/tiny"), idleMs: 5000, errorEvent: () => "" })).text();
+    const text = await new Response(relay(body, { transform: new AssembleTransform(new ChatCompletionAssembler(), "a/tiny"), idleMs: 5000, errorEvent: () => "", ...ASSEMBLED_RELAY })).text();
     expect(text.startsWith(" ")).toBe(true);
     expect(JSON.parse(text)).toEqual({ id: "c1", object: "chat.completion", created: 5, model: "a/tiny", choices: [{ index: 0, message: { role: "assistant", content: "Hello", refusal: null }, logprobs: null, finish_reason: "stop" }] });
+  });
+
+  it("an assembled answer gets a space every 250 ms while the host is silent, and the client leaving then cancels the host", async () => {
+    vi.useFakeTimers();
+    const host = scriptedHost([new TextDecoder().decode(chunk("a"))], "silence");
+    const outcomes: string[] = [];
+    const reader = relay(host.body, { transform: new AssembleTransform(new ChatCompletionAssembler(), "a/tiny"), idleMs: 60_000, errorEvent: () => "", onEnd: (o) => outcomes.push(o.kind), ...ASSEMBLED_RELAY }).getReader();
+    const first = track(reader.read());
+    await vi.advanceTimersByTimeAsync(249);
+    expect(first.value).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(dec.decode(first.value?.value)).toBe(" ");
+    const second = track(reader.read());
+    await vi.advanceTimersByTimeAsync(250);
+    expect(dec.decode(second.value?.value)).toBe(" ");
+    await reader.cancel(new Error("client left"));
+    expect(host.state.cancelled).toBe(true);
+    expect(outcomes).toEqual(["cancelled"]);
+  });
+
+  it("an assembled answer whose client reads nothing is cut after idleMs although the host keeps streaming", async () => {
+    vi.useFakeTimers();
+    const host = endlessHost(20);
+    const outcomes: string[] = [];
+    relay(host.body, { transform: new AssembleTransform(new ChatCompletionAssembler(), "a/tiny"), idleMs: 1000, errorEvent: () => "", onEnd: (o) => outcomes.push(o.kind), ...ASSEMBLED_RELAY }); // never read
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(outcomes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1000); // the first space (250 ms) waits on the client from the next chunk on
+    expect(outcomes).toEqual(["stalled"]);
+    expect(host.state.cancelled).toBe(true);
+  });
+
+  it("an assembled answer reads a byte-stream host body (a fetch body) with BYOB reads, and loses nothing", async () => {
+    const events = [
+      `data: ${JSON.stringify({ id: "c1", created: 5, model: "tiny", choices: [{ index: 0, delta: { role: "assistant", content: null } }] })}\n\n`,
+      ...Array.from({ length: 200 }, (_, i) => `data: ${JSON.stringify({ model: "tiny", choices: [{ index: 0, delta: { content: `t${i} ` } }] })}\n\n`),
+      `data: ${JSON.stringify({ model: "tiny", choices: [{ index: 0, delta: {}, finish_reason: "length" }] })}\n\n`,
+      "data: [DONE]\n\n",
+    ];
+    let pulls = 0;
+    // A byte stream whose source answers each pull with one event, 1 ms apart, as a host writes token by token. In
+    // workerd the reads also ask for a minimum (readAtLeast), so a fast host is read in a few batches; Node has none.
+    const body = new ReadableStream({
+      type: "bytes",
+      async pull(controller) {
+        pulls++;
+        const next = events.shift();
+        if (next === undefined) {
+          controller.close();
+          return controller.byobRequest?.respond(0);
+        }
+        await new Promise((r) => setTimeout(r, 1));
+        const bytes = enc.encode(next);
+        const byob = controller.byobRequest;
+        if (byob?.view && byob.view.byteLength >= bytes.length) {
+          new Uint8Array(byob.view.buffer, byob.view.byteOffset, bytes.length).set(bytes);
+          byob.respond(bytes.length);
+        } else controller.enqueue(bytes);
+      },
+    });
+    const text = await new Response(relay(body, { transform: new AssembleTransform(new ChatCompletionAssembler(), "a/tiny"), idleMs: 5000, errorEvent: () => "", ...ASSEMBLED_RELAY })).text();
+    expect(pulls).toBeGreaterThan(200);
+    expect(JSON.parse(text).choices[0].message.content).toBe(Array.from({ length: 200 }, (_, i) => `t${i} `).join(""));
   });
 
   it("a host that goes silent mid-stream is cut exactly when idleMs has passed: its body is cancelled, one error event follows", async () => {
