@@ -33,6 +33,8 @@ const STREAMS = Number(option("--streams", QUICK ? 6 : 100));
 const TOOL_RUNS = QUICK ? 2 : 20;
 const REASONING_STREAMS = QUICK ? 2 : 20;
 const MESSAGES_STREAMS = Number(option("--messages-streams", QUICK ? 2 : 30));
+// `--only messages`: the Anthropic part alone (a few minutes), written beside the full runs with an -messages suffix.
+const ONLY_MESSAGES = option("--only", undefined) === "messages";
 const OUT_DIR = resolve(option("--out", QUICK ? ".cache/bench-results" : "bench/results"));
 const TOKENS = Number(option("--tokens", QUICK ? 64 : 160));
 const PROMPTS = [
@@ -295,7 +297,7 @@ async function streamMessages(router, body, id, onChunk = () => {}) {
  * the reference cannot be judged this way (counted as such). Adds `join` to each run: exact, shifted (characters
  * duplicated or missing), differs, or unjudged.
  */
-async function joinOracle(runs, reference, hostUrl, request) {
+async function joinOracle(runs, reference, hostUrl, request, { ignoreEos = true } = {}) {
   const post = async (path, body) => (await fetch(`${hostUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).json();
   for (const run of runs) {
     const at = run.continued?.atToken;
@@ -318,7 +320,7 @@ async function joinOracle(runs, reference, hostUrl, request) {
     const body = request(prompt);
     const template = (await post("/apply-template", body)).prompt;
     const ids = (await post("/tokenize", { content: template, add_special: true })).tokens;
-    const oracle = await post("/completion", { prompt: [...ids, ...ref.tokenIds.slice(0, at)], n_predict: TOKENS - at, temperature: 0, ignore_eos: true, cache_prompt: false });
+    const oracle = await post("/completion", { prompt: [...ids, ...ref.tokenIds.slice(0, at)], n_predict: TOKENS - at, temperature: 0, ignore_eos: ignoreEos, cache_prompt: false });
     const verdict = compare(oracle.content, got);
     run.join = verdict.identical ? "exact" : verdict.at === 0 && (verdict.duplicated || verdict.missing) ? "shifted" : "differs";
     if (!verdict.identical) Object.assign(run, { oracle: oracle.content, joinAt: verdict.at });
@@ -365,21 +367,7 @@ async function main() {
   }, stateDir);
   const routerProc = spawnLogged("router", process.execPath, ["scripts/start.mjs", "--port", String(routerPort), "--persist-to", stateDir, "--outdir", join(WORK, "worker"), "--var", `ROUTER_API_KEYS:${CLIENT_KEY}`]);
   const router = `http://127.0.0.1:${routerPort}`;
-  await Promise.all([hosts.a.start(), hosts.b.start(), waitHealthy(router, routerProc.child)]);
-  log(`ready: router ${router}, pool a ${hosts.a.url} + b ${hosts.b.url}; ${STREAMS} streams of ${TOKENS} tokens, ${PROMPTS.length} prompts`);
-
-  // No prompt cache: every answer is computed from a cold prefill, so the first host's part of a killed stream is the
-  // reference's, token for token (a reused cache gives other rounding, and random weights have near-ties).
-  const request = (prompt) => ({ model: "pool", messages: [{ role: "user", content: prompt }], stream: true, max_tokens: TOKENS, temperature: 0, ignore_eos: true, cache_prompt: false });
-  const reference = new Map();
-  for (const [i, prompt] of PROMPTS.entries()) {
-    // The reference carries its token ids (the client's own logprobs, which the router keeps), for the join oracle.
-    const r = await stream(router, { ...request(prompt), logprobs: true, top_logprobs: 1 }, `ref-${i}`);
-    if (!r.done || r.errors.length) throw new Error(`reference ${i} did not complete: ${JSON.stringify(r).slice(0, 300)}`);
-    reference.set(prompt, r);
-  }
-  log("references done");
-
+  await Promise.all([...(ONLY_MESSAGES ? [] : [hosts.a.start(), hosts.b.start()]), waitHealthy(router, routerProc.child)]);
   /** `count` streams, each killed after a random number of chunks; compared with the references; hosts restarted. */
   async function killedStreams(kind, count, request, references, read = stream) {
     const runs = [];
@@ -413,7 +401,26 @@ async function main() {
     return runs;
   }
 
-  const runs = await killedStreams("cont", STREAMS, request, reference);
+  let runs = [];
+  let reasoningRuns = [];
+  const toolRuns = [];
+  if (!ONLY_MESSAGES) {
+  log(`ready: router ${router}, pool a ${hosts.a.url} + b ${hosts.b.url}; ${STREAMS} streams of ${TOKENS} tokens, ${PROMPTS.length} prompts`);
+
+  // No prompt cache: every answer is computed from a cold prefill, so the first host's part of a killed stream is the
+  // reference's, token for token (a reused cache gives other rounding, and random weights have near-ties).
+  const request = (prompt) => ({ model: "pool", messages: [{ role: "user", content: prompt }], stream: true, max_tokens: TOKENS, temperature: 0, ignore_eos: true, cache_prompt: false });
+  const reference = new Map();
+  for (const [i, prompt] of PROMPTS.entries()) {
+    // The reference carries its token ids (the client's own logprobs, which the router keeps), for the join oracle.
+    const r = await stream(router, { ...request(prompt), logprobs: true, top_logprobs: 1 }, `ref-${i}`);
+    if (!r.done || r.errors.length) throw new Error(`reference ${i} did not complete: ${JSON.stringify(r).slice(0, 300)}`);
+    reference.set(prompt, r);
+  }
+  log("references done");
+
+
+  runs = await killedStreams("cont", STREAMS, request, reference);
   await joinOracle(runs, reference, hosts.a.url, request);
 
   // The pool of hosts whose chat format parses the output: reasoning, then tool calls in flight.
@@ -426,7 +433,7 @@ async function main() {
     if (!r.done || r.errors.length) throw new Error(`reasoning reference ${i} did not complete: ${JSON.stringify(r).slice(0, 300)}`);
     reasoningReference.set(prompt, r);
   }
-  const reasoningRuns = await killedStreams("reasoning", REASONING_STREAMS, thinking, reasoningReference);
+  reasoningRuns = await killedStreams("reasoning", REASONING_STREAMS, thinking, reasoningReference);
   // The oracle's raw /completion text is the reasoning itself: the template opens <think> and this model never closes it.
   await joinOracle(reasoningRuns, reasoningReference, hosts.c.url, thinking);
   const toolRequest = {
@@ -438,7 +445,6 @@ async function main() {
     tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }],
     messages: [{ role: "user", content: "What is the weather in Paris?" }, { role: "assistant", content: '<tool_call>\n{"name": "get_weather", "arguments": {"city": "' }],
   };
-  const toolRuns = [];
   for (let i = 0; i < TOOL_RUNS; i++) {
     const killAt = 1 + Math.floor(random() * (TOKENS / 2));
     let killed;
@@ -458,10 +464,11 @@ async function main() {
   log("tool-call runs done");
   const toolLines = routerLines(routerProc.logFile);
   for (const run of toolRuns) run.notContinued = toolLines.get(`tool-${run.i}`)?.notContinued;
+  await Promise.all([hosts.c.stop(), hosts.d.stop()]);
+  }
 
   // Anthropic streams (Claude Code's API): the router asks the hosts' chat endpoint and writes Anthropic events. Only
   // the fields llama-server's Anthropic endpoint reads pass, so no ignore_eos: an answer may end before the limit.
-  await Promise.all([hosts.c.stop(), hosts.d.stop()]);
   await Promise.all([hosts.e.start(), hosts.f.start()]);
   const anthropic = (prompt) => ({ model: "messages", max_tokens: TOKENS, temperature: 0, stream: true, messages: [{ role: "user", content: prompt }] });
   const messagesReference = new Map();
@@ -471,11 +478,17 @@ async function main() {
     messagesReference.set(prompt, r);
   }
   const messagesRuns = await killedStreams("messages", MESSAGES_STREAMS, anthropic, messagesReference, streamMessages);
-  for (const run of messagesRuns) {
-    // Without token ids in the client's stream the join is judged on characters: where the first host's part ends.
-    const joinChar = run.continued ? messagesReference.get(PROMPTS[run.prompt]).chunks.slice(0, run.continued.atToken).join("").length : undefined;
-    run.join = !run.continued ? "not continued" : run.identical ? "exact" : run.duplicated || run.missing ? "shifted" : run.at === joinChar ? "differs at the join" : "differs after the join";
+  // An Anthropic stream carries no token ids, so the join is judged from the chat request the router made of each
+  // prompt (the same body): its stream, with ids, asked of the same no-cache hosts, must be the Anthropic reference's
+  // text; then the host's own /completion from its first atToken ids is the exact continuation (joinOracle).
+  const chatTwin = (prompt) => ({ model: "messages", max_tokens: TOKENS, temperature: 0, stream: true, messages: [{ role: "user", content: prompt }] });
+  const twins = new Map();
+  for (const [i, prompt] of PROMPTS.entries()) {
+    const twin = await stream(router, { ...chatTwin(prompt), logprobs: true, top_logprobs: 1 }, `messages-twin-${i}`);
+    if (twin.text === messagesReference.get(prompt).text) twins.set(prompt, twin);
+    else twins.set(prompt, { ...twin, tokenIds: [] }); // not the same answer: its runs stay unjudged
   }
+  await joinOracle(messagesRuns, twins, hosts.e.url, chatTwin, { ignoreEos: false });
   log("messages runs done");
 
   await stopAll();
@@ -499,6 +512,7 @@ function write(runs, reasoningRuns, toolRuns, messagesRuns, model) {
   const inFlight = toolRuns.filter((r) => r.inFlight);
   const toolOk = inFlight.filter((r) => r.validCall || r.cleanError).length;
   const met = (ok) => (ok ? "met" : "**missed**");
+  const messagesDefects = messagesRuns.filter((r) => r.join !== "exact" && r.join !== "not continued" && r.join !== "unjudged");
   const llama = /version: .*/.exec(spawnSync(LAUNCHER, ["--version"], { encoding: "utf8" }).stderr ?? "")?.[0] ?? "?";
   const commit = (() => {
     try {
@@ -513,23 +527,33 @@ function write(runs, reasoningRuns, toolRuns, messagesRuns, model) {
     "",
     `Machine: ${os.cpus()[0]?.model}, ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}. llama-server ${llama}. ` +
       `Model: ${model.split("/").slice(-1)[0]} (${JSON.stringify(MODEL_ARGS)}, random weights), two hosts \`-t 1 -np 1 -c 8192${UBATCH ? ` -ub ${UBATCH}` : ""}\` as the replicas alias \`pool\`, ` +
-      `router \`npm start\`. ${runs.length} streams of ${TOKENS} tokens (temperature 0, ignore_eos; ${PROMPTS.length} prompts), the serving host killed with SIGKILL ` +
+      `router \`npm start\`. ${ONLY_MESSAGES ? `Only the Anthropic part: ${messagesRuns.length}` : runs.length} streams of ${TOKENS} tokens (temperature 0, ignore_eos; ${PROMPTS.length} prompts), the serving host killed with SIGKILL ` +
       `after a random number of content chunks and restarted before the next. Wall time ${((Date.now() - started) / 1000).toFixed(0)} s.`,
     "",
     "| figure | result | target | |",
     "|---|---|---|---|",
-    `| streams completed (one finish, [DONE], no error event) | ${completed}/${runs.length} (${pct(completed, runs.length)}) | 100% | ${met(completed === runs.length)} |`,
-    `| duplicated or missing characters at the join (the continuation vs the host's own /completion from the reference's ids) | ${joinDefects.length} streams (exact ${judged.filter((r) => r.join === "exact").length}/${runs.length}` +
+    ...(runs.length ? [
+      `| streams completed (one finish, [DONE], no error event) | ${completed}/${runs.length} (${pct(completed, runs.length)}) | 100% | ${met(completed === runs.length)} |`,
+      `| duplicated or missing characters at the join (the continuation vs the host's own /completion from the reference's ids) | ${joinDefects.length} streams (exact ${judged.filter((r) => r.join === "exact").length}/${runs.length}` +
       `${runs.some((r) => r.join === "unjudged") ? `, unjudged ${runs.filter((r) => r.join === "unjudged").length}` : ""}) | 0 | ${met(joinDefects.length === 0)} |`,
-    `| transcripts identical to the uninterrupted reference | ${identical}/${runs.length} (${pct(identical, runs.length)}) | ≥ 90% | ${met(identical >= 0.9 * runs.length)} |`,
-    `| stall at the join ≤ the continuation's prefill + 1 s | ${stallOk}/${withPrefill.length}; stall p50 ${median(stalls).toFixed(0)} ms, p95 ${p95(stalls).toFixed(0)} ms, max ${stalls.at(-1)?.toFixed(0)} ms; prefill p50 ${median(withPrefill.map((r) => r.prefillMs).sort((x, y) => x - y))} ms | every stream | ${met(withPrefill.length > 0 && stallOk === withPrefill.length)} |`,
-    `| reasoning streams (a Qwen3-style template: every delta is reasoning_content), continued through the chat endpoint: completed / joins exact / transcripts identical | ${reasoningRuns.filter((r) => r.completed).length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.join === "exact").length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.identical).length}/${reasoningRuns.length} | – | |`,
-    `| Anthropic \`/v1/messages\` streams (no ignore_eos, hosts \`--no-cache-prompt\`): completed (one message_start, message_stop, no error event) / transcripts that leave the reference at the join (characters duplicated, missing or other) / transcripts identical | ${messagesRuns.filter((r) => r.completed && r.oneId).length}/${messagesRuns.length} / ${messagesRuns.filter((r) => r.join === "shifted" || r.join === "differs at the join").length} / ${messagesRuns.filter((r) => r.identical).length}/${messagesRuns.length} (${pct(messagesRuns.filter((r) => r.identical).length, messagesRuns.length)}) | 100% / 0 / ≥ 90% | ${met(messagesRuns.length > 0 && messagesRuns.every((r) => r.completed && r.oneId) && !messagesRuns.some((r) => r.join === "shifted" || r.join === "differs at the join"))} |`,
-    `| tool call in flight at the kill: a valid tool call or one clean error event | ${toolOk}/${inFlight.length} (${toolRuns.length - inFlight.length} of ${toolRuns.length} runs ended before the kill) | 100% | ${met(inFlight.length > 0 && toolOk === inFlight.length)} |`,
+      `| transcripts identical to the uninterrupted reference | ${identical}/${runs.length} (${pct(identical, runs.length)}) | ≥ 90% | ${met(identical >= 0.9 * runs.length)} |`,
+      `| stall at the join ≤ the continuation's prefill + 1 s | ${stallOk}/${withPrefill.length}; stall p50 ${median(stalls).toFixed(0)} ms, p95 ${p95(stalls).toFixed(0)} ms, max ${stalls.at(-1)?.toFixed(0)} ms; prefill p50 ${median(withPrefill.map((r) => r.prefillMs).sort((x, y) => x - y))} ms | every stream | ${met(withPrefill.length > 0 && stallOk === withPrefill.length)} |`,
+      `| reasoning streams (a Qwen3-style template: every delta is reasoning_content), continued through the chat endpoint: completed / joins exact / transcripts identical | ${reasoningRuns.filter((r) => r.completed).length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.join === "exact").length}/${reasoningRuns.length} / ${reasoningRuns.filter((r) => r.identical).length}/${reasoningRuns.length} | – | |`,
+    ] : []),
+    ...(messagesRuns.length ? [
+      `| Anthropic \`/v1/messages\` streams (no ignore_eos, hosts \`--no-cache-prompt\`): completed (one message_start, message_stop, no error event) / joins not exact (the continuation vs the host's own /completion from the chat twin's ids) | ${messagesRuns.filter((r) => r.completed && r.oneId).length}/${messagesRuns.length} / ${messagesDefects.length}${messagesRuns.some((r) => r.join === "unjudged") ? ` (unjudged ${messagesRuns.filter((r) => r.join === "unjudged").length})` : ""} | 100% / 0 | ${met(messagesRuns.every((r) => r.completed && r.oneId) && messagesDefects.length === 0)} |`,
+      `| Anthropic \`/v1/messages\` transcripts identical to the uninterrupted reference | ${messagesRuns.filter((r) => r.identical).length}/${messagesRuns.length} (${pct(messagesRuns.filter((r) => r.identical).length, messagesRuns.length)}) | ≥ 90% | ${met(messagesRuns.filter((r) => r.identical).length >= 0.9 * messagesRuns.length)} |`,
+    ] : []),
+    ...(toolRuns.length ? [
+      `| tool call in flight at the kill: a valid tool call or one clean error event | ${toolOk}/${inFlight.length} (${toolRuns.length - inFlight.length} of ${toolRuns.length} runs ended before the kill) | 100% | ${met(inFlight.length > 0 && toolOk === inFlight.length)} |`,
+    ] : []),
     "",
-    `One id and one created in every stream: ${runs.filter((r) => r.oneId).length}/${runs.length}. Continued on the other member: ` +
+    ...(messagesRuns.some((r) => !r.identical)
+      ? [`Anthropic transcripts that differ from the reference: ${messagesRuns.filter((r) => !r.identical).map((r) => `#${r.i} (join at token ${r.continued?.atToken ?? "?"}, first difference at character ${r.at}, join ${r.join})`).join(", ")}.`, ""]
+      : []),
+    ...(runs.length ? [`One id and one created in every stream: ${runs.filter((r) => r.oneId).length}/${runs.length}. Continued on the other member: ` +
       `${runs.filter((r) => r.continued?.to && r.continued.to !== r.continued.from).length}; not continued: ${runs.filter((r) => r.notContinued).length}` +
-      `${runs.some((r) => r.notContinued) ? ` (${[...new Set(runs.filter((r) => r.notContinued).map((r) => r.notContinued))].join("; ")})` : ""}.`,
+      `${runs.some((r) => r.notContinued) ? ` (${[...new Set(runs.filter((r) => r.notContinued).map((r) => r.notContinued))].join("; ")})` : ""}.`] : []),
     ...(runs.some((r) => !r.identical)
       ? [`Transcripts that differ from the reference: ${runs.filter((r) => !r.identical).map((r) => `#${r.i} (join at token ${r.continued?.atToken ?? "?"}, first difference at character ${r.at}, join ${r.join})`).join(", ")}. ` +
           "A join judged exact whose transcript still differs is the model's rounding: the continuation host prefills the generated tokens as one batch, the reference decoded them one by one, and with random weights two candidates are often within rounding of each other."]
@@ -538,7 +562,7 @@ function write(runs, reasoningRuns, toolRuns, messagesRuns, model) {
     `Stall: the longest wait between two content chunks from the kill on, as the client saw it; prefill: \`timings.prompt_ms\` of the continuation host for the continued prompt (router log, \`continued.prefillMs\`). Chart: continuation-${QUICK ? "quick" : "<stamp>"}.svg (stall per stream against the kill point).`,
   ].join("\n");
   mkdirSync(OUT_DIR, { recursive: true });
-  const stamp = (QUICK ? "continuation-quick" : `continuation-${date.slice(0, 16).replace(/[-:]/g, "").replace("T", "-")}`) + (UBATCH ? `-ub${UBATCH}` : "");
+  const stamp = (QUICK ? "continuation-quick" : `continuation-${date.slice(0, 16).replace(/[-:]/g, "").replace("T", "-")}`) + (UBATCH ? `-ub${UBATCH}` : "") + (ONLY_MESSAGES ? "-messages" : "");
   writeFileSync(join(OUT_DIR, `${stamp}.md`), md + "\n");
   writeFileSync(join(OUT_DIR, `${stamp}.json`), JSON.stringify({ date, commit, quick: QUICK, tokens: TOKENS, model: MODEL_ARGS, runs, reasoningRuns, toolRuns, messagesRuns }, null, 2) + "\n");
   writeFileSync(join(OUT_DIR, `${stamp}.svg`), chart(runs));
