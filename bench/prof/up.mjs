@@ -52,7 +52,7 @@ const floorPort = await freePort();
 const floor = startProcess("floor", process.execPath, ["bench/serve-floor.mjs", "--port", String(floorPort), ...upstreams], { pipeStdout: true });
 const floorUrl = (await firstJsonLine(floor)).url.replace(/\/$/, "");
 const expPort = await freePort();
-const exp = startProcess("exp", process.execPath, ["bench/prof/serve.mjs", "--port", String(expPort), ...upstreams], { pipeStdout: true, env: { PROF_SCRIPT: resolve("bench/prof/exp-worker.js") } });
+const exp = startProcess("exp", process.execPath, ["bench/serve-floor.mjs", "--port", String(expPort), ...upstreams, "--script", resolve("bench/prof/exp-worker.js")], { pipeStdout: true });
 const expUrl = (await firstJsonLine(exp)).url.replace(/\/$/, "");
 const targets = { synthUrl, llamaUrl, floorUrl, expUrl, key: KEY, routers: {} };
 for (const r of routers) {
