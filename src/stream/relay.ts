@@ -231,12 +231,12 @@ export function relay(body: ReadableStream<Uint8Array>, options: RelayOptions): 
   if (options.heartbeat) heartbeatTimer = setInterval(() => void (beatDue() && beat()), options.heartbeat.everyMs);
 
   const write = async (chunk: Uint8Array) => {
-    lastWriteAt = Date.now();
     bytes += chunk.length;
     tail.push(chunk);
     if (tail.length > TAIL_CHUNKS) tail.shift();
     waiting = ON_CLIENT;
-    waitStarted = Date.now();
+    // One clock read per chunk: the wait on the client and the heartbeat's last write start together.
+    waitStarted = lastWriteAt = Date.now();
     try {
       await writer.write(chunk);
     } catch (err) {

@@ -2,6 +2,7 @@
 // workerd against a scripted host that answers with recorded llama-server chat streams. What stays on the host's own
 // Anthropic endpoint, and the error paths. (Continuation of these streams: continuation.test.ts.)
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { anthropicEvents } from "../helpers/anthropic-events.js";
 import { fakeHosts, hostJson, hostStream, refused, sseEvents } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
 import { call, captureLogLines, uniqueHost, useConfig } from "../helpers/worker.js";
@@ -17,16 +18,6 @@ beforeEach(async () => {
 const MESSAGES = [{ role: "user", content: "hi" }];
 const CHAT_EVENTS = sseEvents(FIXTURES.chatStreamIds);
 const callsTo = (path: string) => hosts!.calls.filter((c) => new URL(c.url).pathname === path);
-
-/** The Anthropic events of a stream, each `event:` name checked against its `type`. */
-function anthropicEvents(text: string): any[] {
-  return text.split("\n\n").filter(Boolean).map((block) => {
-    const [name, data] = block.split("\n");
-    const event = JSON.parse(data!.slice(6));
-    expect(name).toBe(`event: ${event.type}`);
-    return event;
-  });
-}
 
 describe("a streamed /v1/messages request", () => {
   it("is asked of the chat endpoint as llama-server converts it, and the client reads a whole Anthropic stream with the composite id", async () => {

@@ -2,6 +2,7 @@
 // that breaks after its first byte goes on from the same token state on another pool member (or the same host when
 // it answers again), and the client reads ONE answer; where that is unsafe, one error event as before.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { anthropicEvents } from "../helpers/anthropic-events.js";
 import { fakeHosts, hostJson, hostStream, refused, sseEvents, type HostCall, type HostHandler } from "../helpers/fake-hosts.js";
 import { FIXTURES } from "../helpers/fixtures.js";
 import { direct } from "../helpers/held-stream.js";
@@ -520,14 +521,6 @@ describe("a client that leaves", () => {
 describe("an Anthropic /v1/messages stream is continued like a chat stream (the router asks the chat endpoint, writes Anthropic events)", () => {
   beforeEach(() => usePool({ pinned: { members: ["a/tiny", "b/tiny"], policy: "replicas", continuation: false } }));
 
-  /** The Anthropic events of a stream, `event:` names checked against each `type`. */
-  const anthropicEvents = (text: string) =>
-    text.split("\n\n").filter(Boolean).map((block) => {
-      const [name, data] = block.split("\n");
-      const event = JSON.parse(data!.slice(6));
-      expect(name).toBe(`event: ${event.type}`);
-      return event;
-    });
   const textOf = (events: any[]) => events.filter((e) => e.delta?.type === "text_delta").map((e) => e.delta.text).join("");
   const sentText = (n: number) => TOKENS.slice(0, n).map((t) => t.choices[0].delta.content).join("");
 
